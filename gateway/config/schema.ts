@@ -1,0 +1,210 @@
+// JSON Schemas of the YAML configuration, one per section. Every object is
+// closed (`additionalProperties: false`). Custom keywords (registered in
+// validate.ts):
+//   size: true              integer bytes or "512kb"; replaced by the number of bytes
+//   duration: true          integer ms or "30s"; replaced by the number of ms
+//   check: '<name>'         a string check from checks.ts
+//   hint: '<text>'          message used instead of ajv's for pattern errors
+// Defaults are filled in by ajv (`useDefaults`), so sizes and durations have
+// their defaults already in normalised form.
+import type { PluginDefinition } from '../../plugins/types.js'
+
+type Schema = Record<string, unknown>
+
+const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+const ID_PATTERN = '^[A-Za-z0-9._:-]+$'
+
+const port = (def: number): Schema => ({ type: 'integer', minimum: 0, maximum: 65535, default: def })
+const duration = (def?: number): Schema => (def === undefined ? { duration: true } : { duration: true, default: def })
+const size = (def?: number): Schema => (def === undefined ? { size: true } : { size: true, default: def })
+
+export const listenSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    host: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    port: port(8080)
+  }
+}
+
+export const adminSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+    port: port(9180),
+    token: { type: 'string', minLength: 1 }
+  }
+}
+
+export const serverSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    bodyLimit: size(1024 * 1024),
+    trustedProxies: { type: 'array', default: [], items: { type: 'string', check: 'ip-or-cidr' } },
+    headersTimeout: duration(10_000),
+    requestTimeout: duration(60_000),
+    keepAliveTimeout: duration(72_000),
+    drainTimeout: duration(30_000),
+    maxHeaderSize: size(16 * 1024)
+  }
+}
+
+export const accessLogSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: true }
+  }
+}
+
+export const upstreamNodeSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url'],
+  properties: {
+    url: { type: 'string', check: 'upstream-url' },
+    weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+    zone: { type: 'string', minLength: 1 },
+    metadata: { type: 'object', default: {}, additionalProperties: { type: 'string' } }
+  }
+}
+
+export const BALANCERS = ['roundrobin', 'random', 'least-conn', 'chash'] as const
+
+export const upstreamSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodes'],
+  properties: {
+    balancer: { type: 'string', enum: [...BALANCERS], default: 'roundrobin' },
+    hashOn: {
+      type: 'string',
+      pattern: '^((header|cookie):[!#$%&\'*+.^_`|~0-9A-Za-z-]+|ip|path)$',
+      hint: 'must be "header:NAME", "cookie:NAME", "ip" or "path"'
+    },
+    nodes: { type: 'array', minItems: 1, items: upstreamNodeSchema },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { connect: duration(2_000), header: duration(30_000), idle: duration(60_000) }
+    },
+    pool: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connections: { type: 'integer', minimum: 1, maximum: 100_000, default: 128 },
+        keepAliveTimeout: duration(4_000)
+      }
+    },
+    retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 }
+  }
+}
+
+/** string | {regex} | {present}; the object form must have exactly one key. */
+export const valueMatcherSchema: Schema = {
+  type: ['string', 'object'],
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  hint: 'must be a string, {regex: "..."} or {present: true|false}',
+  properties: {
+    regex: { type: 'string', check: 'regex' },
+    present: { type: 'boolean' }
+  }
+}
+
+export const routeMatchSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['paths'],
+  properties: {
+    hosts: { type: 'array', default: [], items: { type: 'string', check: 'host' } },
+    paths: { type: 'array', minItems: 1, items: { type: 'string', check: 'path-pattern' } },
+    methods: {
+      type: 'array',
+      default: [],
+      items: { type: 'string', pattern: TOKEN_PATTERN, hint: 'must be an HTTP method name such as GET' }
+    },
+    headers: {
+      type: 'object',
+      default: {},
+      propertyNames: { pattern: TOKEN_PATTERN, hint: 'must be a valid header name' },
+      additionalProperties: valueMatcherSchema
+    },
+    query: {
+      type: 'object',
+      default: {},
+      propertyNames: { minLength: 1 },
+      additionalProperties: valueMatcherSchema
+    }
+  }
+}
+
+export const routeRewriteSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    stripPrefix: { type: 'boolean', default: false },
+    prefix: { type: 'string', check: 'prefix' },
+    path: { type: 'string', check: 'rewrite-path' }
+  }
+}
+
+/** The `plugins:` map of a route: one property per known plugin, its own schema. */
+export function pluginsSchema (plugins: ReadonlyMap<string, PluginDefinition>): Schema {
+  const properties: Record<string, unknown> = {}
+  for (const [name, def] of plugins) properties[name] = def.schema
+  return { type: 'object', additionalProperties: false, default: {}, properties }
+}
+
+export function routeSchema (plugins: ReadonlyMap<string, PluginDefinition>): Schema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id', 'match', 'upstream'],
+    properties: {
+      id: { type: 'string', pattern: ID_PATTERN, hint: 'must be letters, digits, ".", "_", ":" or "-"' },
+      match: routeMatchSchema,
+      priority: { type: 'integer', default: 0 },
+      upstream: { type: 'string', minLength: 1 },
+      rewrite: routeRewriteSchema,
+      websocket: { type: 'boolean', default: false },
+      bodyLimit: size(),
+      plugins: pluginsSchema(plugins)
+    }
+  }
+}
+
+/** The merged configuration (main file with included upstreams and routes appended). */
+export function configSchema (plugins: ReadonlyMap<string, PluginDefinition>): Schema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      listen: listenSchema,
+      admin: adminSchema,
+      server: serverSchema,
+      accessLog: accessLogSchema,
+      include: { type: 'array', items: { type: 'string', minLength: 1 } },
+      upstreams: {
+        type: 'object',
+        default: {},
+        propertyNames: { pattern: ID_PATTERN, hint: 'must be letters, digits, ".", "_", ":" or "-"' },
+        additionalProperties: upstreamSchema
+      },
+      routes: { type: 'array', default: [], items: routeSchema(plugins) }
+    }
+  }
+}
+
+/** Top-level keys allowed in a file named by `include:`. */
+export const INCLUDE_FILE_KEYS = ['upstreams', 'routes'] as const

@@ -1,0 +1,121 @@
+// The validated configuration model: what a YAML file means once schema
+// defaults are filled in and sizes/durations are turned into numbers.
+// Every optional YAML key has a default, so code reading these types never
+// has to guess (only truly optional features stay `?`).
+
+/** A header or query condition: exact value, a regular expression, or presence. */
+export type ValueMatcher = string | { regex: string } | { present: boolean }
+
+export interface RouteMatch {
+  /** Exact hosts (`api.example.com`) or leading wildcards (`*.example.com`). Empty: any host. */
+  hosts: string[]
+  /** `/a/b` exact, `/a/:id` named parameter, `/a/*` prefix (also matches `/a` itself). */
+  paths: string[]
+  /** Upper-case methods. Empty: any method. */
+  methods: string[]
+  /** Lower-cased header name -> condition; all must hold. */
+  headers: Record<string, ValueMatcher>
+  /** Query parameter -> condition; all must hold. */
+  query: Record<string, ValueMatcher>
+}
+
+export interface RouteRewrite {
+  /** Remove the route's literal prefix (the part before `*`) from the forwarded path. */
+  stripPrefix: boolean
+  /** Replace the route's literal prefix with this one. */
+  prefix?: string
+  /** Replace the whole path with this template; `:name` takes a path parameter. */
+  path?: string
+}
+
+export interface RouteConfig {
+  id: string
+  match: RouteMatch
+  /** Higher wins where several routes match; equal priority: the most specific wins. */
+  priority: number
+  upstream: string
+  rewrite: RouteRewrite
+  websocket: boolean
+  /** Overrides server.bodyLimit for this route (bytes). */
+  bodyLimit?: number
+  /** Plugin name -> options, validated by that plugin's own schema. */
+  plugins: Record<string, unknown>
+}
+
+export type BalancerKind = 'roundrobin' | 'random' | 'least-conn' | 'chash'
+
+/** Where a consistent-hash key comes from. */
+export type HashOn =
+  | { kind: 'header'; name: string }
+  | { kind: 'cookie'; name: string }
+  | { kind: 'ip' }
+  | { kind: 'path' }
+
+export interface UpstreamNodeConfig {
+  /** `http://host:port` (a base path is allowed and prefixed to forwarded paths). */
+  url: string
+  weight: number
+  /** Data-centre / zone tag; used by zone-aware failover (later capability). */
+  zone?: string
+  metadata: Record<string, string>
+}
+
+export interface UpstreamTimeouts {
+  /** ms to establish the TCP connection -> 502 when exceeded. */
+  connect: number
+  /** ms until the upstream's response headers arrive -> 504. */
+  header: number
+  /** ms of silence allowed between body chunks -> connection cut. */
+  idle: number
+}
+
+export interface UpstreamConfig {
+  name: string
+  balancer: BalancerKind
+  hashOn?: HashOn
+  nodes: UpstreamNodeConfig[]
+  timeouts: UpstreamTimeouts
+  /** Keep-alive pool per node. */
+  pool: { connections: number; keepAliveTimeout: number }
+  /** Extra attempts on another node for idempotent requests whose connection failed. */
+  retries: number
+}
+
+export interface ServerConfig {
+  bodyLimit: number
+  /** Peers (IPs or CIDRs) whose X-Forwarded-* and X-Request-Id headers are believed. */
+  trustedProxies: string[]
+  /** ms to receive the full request head (slowloris guard) -> 408. */
+  headersTimeout: number
+  /** ms to receive the full request -> 408. */
+  requestTimeout: number
+  /** ms an idle client keep-alive connection stays open. */
+  keepAliveTimeout: number
+  /** ms SIGTERM waits for in-flight requests before closing what is left. */
+  drainTimeout: number
+  /** Maximum bytes of request head (Node's maxHeaderSize) -> 431. */
+  maxHeaderSize: number
+}
+
+export interface GatewayConfig {
+  listen: { host: string; port: number }
+  admin: { host: string; port: number; token?: string }
+  server: ServerConfig
+  accessLog: { enabled: boolean }
+  upstreams: Record<string, UpstreamConfig>
+  routes: RouteConfig[]
+}
+
+/** Where a value came from, for error messages: `file:line:column`. */
+export interface SourceLocation {
+  file: string
+  line: number
+  column: number
+}
+
+export interface ConfigIssue {
+  location?: SourceLocation
+  /** JSON-pointer-like path into the merged config, e.g. `routes[3].upstream`. */
+  path: string
+  message: string
+}

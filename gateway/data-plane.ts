@@ -1,0 +1,81 @@
+// The client-facing Fastify server. Fastify owns the socket layer (limits,
+// timeouts, client errors); one catch-all route hands every request to the
+// ProxyRuntime, whose hot-reloadable route table Fastify's own router (fixed
+// once the server starts) could not provide.
+import { randomUUID } from 'node:crypto'
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { type FastifyReply } from 'fastify'
+import type { Logger } from 'pino'
+import type { ServerConfig } from './config/types.js'
+import { envelopeBody, GatewayErrors } from './errors.js'
+import type { ProxyRuntime } from './proxy/proxy-runtime.js'
+
+/** Maps Node's client errors to the envelope: 431, 408, 413, else 400; always closes. */
+function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? GatewayErrors.HEADERS_TOO_LARGE
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? GatewayErrors.REQUEST_TIMEOUT
+      : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+        ? GatewayErrors.BODY_TOO_LARGE
+        : GatewayErrors.BAD_REQUEST
+  if (socket.writable && (socket as Socket & { _httpMessage?: unknown })._httpMessage === undefined) {
+    const body = envelopeBody(e.status, e.code, e.message, undefined)
+    socket.end(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroySoon()
+}
+
+export type DataPlane = ReturnType<typeof createDataPlane>
+
+export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, logger: Logger) {
+  const app = Fastify({
+    loggerInstance: logger,
+    disableRequestLogging: true,
+    return503OnClosing: false,
+    exposeHeadRoutes: false,
+    requestTimeout: server.requestTimeout,
+    keepAliveTimeout: server.keepAliveTimeout,
+    serverFactory: (handler) => {
+      const s = http.createServer({
+        maxHeaderSize: server.maxHeaderSize,
+        requestTimeout: server.requestTimeout,
+        headersTimeout: server.headersTimeout,
+        keepAliveTimeout: server.keepAliveTimeout,
+        // Sweep for timed-out requests every second instead of Node's 30 s.
+        connectionsCheckingInterval: 1000,
+        requireHostHeader: true
+      }, handler)
+      return s
+    },
+    clientErrorHandler: clientErrorReply,
+    // Requests Fastify's router refuses before our handler runs (e.g. a malformed %-escape).
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
+      const e = (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? GatewayErrors.BAD_PATH : GatewayErrors.BAD_REQUEST
+      const requestId = randomUUID()
+      void reply.code(e.status).header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId)
+        .send(envelopeBody(e.status, e.code, e.message, requestId))
+    }
+  })
+  // Bodies are streamed to the upstream untouched: no parsing, no buffering.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null))
+  app.route({
+    method: app.supportedMethods,
+    url: '*',
+    handler (request, reply) {
+      reply.hijack()
+      runtime.handle(request.raw, reply.raw)
+    }
+  })
+  return app
+}
+
+/** Applies the timeouts of a reloaded config to the running server. */
+export function applyServerTimeouts (s: http.Server, server: ServerConfig): void {
+  s.headersTimeout = server.headersTimeout
+  s.requestTimeout = server.requestTimeout
+  s.keepAliveTimeout = server.keepAliveTimeout
+}

@@ -1,0 +1,40 @@
+// Two tiny upstreams, "blue" and "green", for the bundled demo config, so a
+// newcomer can curl through the gateway with nothing else running. Started only
+// by `gateway start --demo`; each answers JSON naming its colour.
+import http from 'node:http'
+
+export interface DemoUpstreams {
+  close(): Promise<void>
+}
+
+export const DEMO_PORTS = { blue: 9001, green: 9002 } as const
+
+export async function startDemoUpstreams (host = '127.0.0.1'): Promise<DemoUpstreams> {
+  const servers = await Promise.all(Object.entries(DEMO_PORTS).map(([color, port]) => new Promise<http.Server>((resolve, reject) => {
+    const server = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        const body = JSON.stringify({
+          service: 'demo',
+          color,
+          method: req.method,
+          path: req.url,
+          requestId: req.headers['x-request-id'] ?? null,
+          forwardedFor: req.headers['x-forwarded-for'] ?? null
+        })
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-demo-color': color })
+        res.end(body)
+      })
+    })
+    server.once('error', reject)
+    server.listen(port, host, () => resolve(server))
+  })))
+  return {
+    async close () {
+      await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+        s.closeAllConnections()
+        s.close(() => resolve())
+      })))
+    }
+  }
+}

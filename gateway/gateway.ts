@@ -1,0 +1,146 @@
+// The running gateway: loads the first config, starts the data plane and the
+// admin API, wires hot reload (file watch, SIGHUP, admin call) and drains on stop.
+import type { Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { loadConfigInWorker } from './config/load-in-worker.js'
+import { formatIssue } from './config/load-config.js'
+import { createAdminServer } from './admin/admin-server.js'
+import { applyServerTimeouts, createDataPlane, type DataPlane } from './data-plane.js'
+import { AccessLog } from './observability/access-log.js'
+import { GatewayMetrics } from './observability/metrics.js'
+import { ProxyRuntime } from './proxy/proxy-runtime.js'
+import { ConfigWatcher } from './reload/config-watcher.js'
+import { Reloader } from './reload/reloader.js'
+import { buildSnapshot } from './snapshot/build-snapshot.js'
+import type { Snapshot } from './snapshot/types.js'
+import { NodeConnectionRegistry } from './upstream/node-connection.js'
+import { attachWebSocketProxy } from './proxy/websocket.js'
+
+export interface GatewayOptions {
+  configFile: string
+  logger?: Logger
+  /** Watch config files for changes (default true). */
+  watch?: boolean
+}
+
+export class ConfigRefusedError extends Error {
+  constructor (readonly errors: string[]) {
+    super(`config refused:\n${errors.join('\n')}`)
+  }
+}
+
+export class Gateway {
+  ready = false
+  draining = false
+  readonly logger: Logger
+  readonly accessLog: AccessLog
+  readonly runtime: ProxyRuntime
+  readonly reloader: Reloader
+  readonly dataPlane: DataPlane
+  readonly admin: FastifyInstance
+  readonly #watcher: ConfigWatcher | undefined
+  #onHup = (): void => { void this.reloader.reload('SIGHUP') }
+
+  private constructor (
+    first: Snapshot,
+    readonly options: GatewayOptions,
+    logger: Logger,
+    readonly registry: NodeConnectionRegistry,
+    readonly metrics: GatewayMetrics
+  ) {
+    this.logger = logger
+    this.accessLog = new AccessLog(logger, first.config.accessLog.enabled)
+    this.reloader = new Reloader(first, {
+      configFile: options.configFile,
+      registry: this.registry,
+      metrics: this.metrics,
+      logger,
+      onSwap: (next) => this.#onSwap(next)
+    })
+    this.runtime = new ProxyRuntime(this.reloader, this.metrics, this.accessLog, logger)
+    this.metrics.watchSnapshot(() => this.reloader.current)
+    this.metrics.configVersion.set(first.version)
+    this.dataPlane = createDataPlane(first.config.server, this.runtime, logger)
+    this.admin = createAdminServer(this)
+    if (options.watch !== false) {
+      this.#watcher = new ConfigWatcher(() => { void this.reloader.reload('file-change') })
+      this.#watcher.setFiles(first.files)
+    }
+  }
+
+  /** Loads and validates the config (refusing a bad one), then listens. */
+  static async start (options: GatewayOptions): Promise<Gateway> {
+    const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })
+    const loaded = await loadConfigInWorker(options.configFile)
+    if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
+    const registry = new NodeConnectionRegistry()
+    const metrics = new GatewayMetrics()
+    const { snapshot } = buildSnapshot({ config: loaded.config, digest: loaded.digest, files: loaded.files, version: 1 },
+      undefined, { registry, metrics, logger })
+    const gw = new Gateway(snapshot, options, logger, registry, metrics)
+    await gw.#listen()
+    return gw
+  }
+
+  get current (): Snapshot { return this.reloader.current }
+
+  async #listen (): Promise<void> {
+    const cfg = this.current.config
+    attachWebSocketProxy(this.dataPlane.server, this.runtime)
+    await this.dataPlane.listen({ host: cfg.listen.host, port: cfg.listen.port })
+    await this.admin.listen({ host: cfg.admin.host, port: cfg.admin.port })
+    process.on('SIGHUP', this.#onHup)
+    this.ready = true
+    this.logger.info({ listen: cfg.listen, admin: { host: cfg.admin.host, port: cfg.admin.port }, version: this.current.version,
+      routes: this.current.routes.size, upstreams: this.current.upstreams.size }, 'gateway started')
+  }
+
+  /** Port the data plane listens on (useful when the config says 0). */
+  get port (): number {
+    const addr = this.dataPlane.server.address()
+    return typeof addr === 'object' && addr !== null ? addr.port : 0
+  }
+
+  get adminPort (): number {
+    const addr = this.admin.server.address()
+    return typeof addr === 'object' && addr !== null ? addr.port : 0
+  }
+
+  #onSwap (next: Snapshot): void {
+    applyServerTimeouts(this.dataPlane.server as Server, next.config.server)
+    this.accessLog.enabled = next.config.accessLog.enabled
+    this.#watcher?.setFiles(next.files)
+  }
+
+  /**
+   * Graceful stop: readiness fails, the listener closes, idle keep-alive
+   * connections close, in-flight requests finish (their responses carry
+   * `Connection: close`) within the drain timeout, then everything closes.
+   */
+  async stop (): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    this.ready = false
+    this.runtime.draining = true
+    process.off('SIGHUP', this.#onHup)
+    this.#watcher?.close()
+    const server = this.dataPlane.server as Server
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+    server.closeIdleConnections()
+    const grace = this.current.config.server.drainTimeout
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = await Promise.race([
+      this.runtime.idle().then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), grace) })
+    ])
+    clearTimeout(timer)
+    if (timedOut) this.logger.warn({ inflight: this.runtime.inflight }, 'drain timeout: closing remaining connections')
+    server.closeAllConnections()
+    await closed
+    await this.dataPlane.close()
+    await this.admin.close()
+    await this.registry.closeAll()
+    this.logger.info({ timedOut }, 'gateway stopped')
+  }
+}

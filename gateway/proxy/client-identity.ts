@@ -1,0 +1,70 @@
+// Who is calling: the client IP, whether the TCP peer is a trusted proxy (whose
+// X-Forwarded-* and X-Request-Id we believe), and the request id. Computed once
+// per connection where possible: the trust verdict is cached on the socket.
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { BlockList, isIPv6 } from 'node:net'
+import type { Socket } from 'node:net'
+
+const kTrusted = Symbol('gateway.trustedPeer')
+
+type TrustSocket = Socket & { [kTrusted]?: boolean }
+
+export class TrustPolicy {
+  readonly #list: BlockList | undefined
+
+  constructor (trusted: readonly string[]) {
+    if (trusted.length === 0) return
+    const list = new BlockList()
+    for (const entry of trusted) {
+      const [addr, bits] = entry.split('/') as [string, string | undefined]
+      const family = isIPv6(addr) ? 'ipv6' : 'ipv4'
+      if (bits === undefined) list.addAddress(addr, family)
+      else list.addSubnet(addr, Number(bits), family)
+    }
+    this.#list = list
+  }
+
+  isTrusted (ip: string): boolean {
+    if (this.#list === undefined || ip === '') return false
+    const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    return this.#list.check(v4mapped, isIPv6(v4mapped) ? 'ipv6' : 'ipv4')
+  }
+
+  /** Trust verdict for the request's TCP peer, cached per connection. */
+  peerTrusted (req: IncomingMessage): boolean {
+    if (this.#list === undefined) return false
+    const socket = req.socket as TrustSocket
+    let v = socket[kTrusted]
+    if (v === undefined) v = socket[kTrusted] = this.isTrusted(socket.remoteAddress ?? '')
+    return v
+  }
+
+  /**
+   * The client's IP: the peer address, or, behind trusted proxies, the right-most
+   * X-Forwarded-For entry that is not itself a trusted proxy.
+   */
+  clientIp (req: IncomingMessage, peerTrusted: boolean): string {
+    const peer = req.socket.remoteAddress ?? ''
+    if (!peerTrusted) return peer
+    const xff = req.headers['x-forwarded-for']
+    if (xff === undefined) return peer
+    const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',')
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i]!.trim()
+      if (hop !== '' && !this.isTrusted(hop)) return hop
+    }
+    return peer
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+/** The request id: the incoming one from a trusted peer when well-formed, else a new UUID. */
+export function requestIdFor (req: IncomingMessage, peerTrusted: boolean): string {
+  if (peerTrusted) {
+    const incoming = req.headers['x-request-id']
+    if (typeof incoming === 'string' && REQUEST_ID.test(incoming)) return incoming
+  }
+  return randomUUID()
+}

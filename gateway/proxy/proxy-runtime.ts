@@ -1,0 +1,329 @@
+// The request path. handle() runs once per request: normalise, route, run the
+// route's pre-compiled plugin phases, pick a node, and stream the exchange
+// through undici. Everything per-route was compiled when the config loaded.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+import { coreReplies, envelopeBody } from '../errors.js'
+import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
+import { normalizePath } from '../routing/normalize-path.js'
+import type { Snapshot } from '../snapshot/types.js'
+import type { GatewayMetrics } from '../observability/metrics.js'
+import type { AccessLog } from '../observability/access-log.js'
+import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
+import { requestIdFor } from './client-identity.js'
+import { RequestContext } from './request-context.js'
+import { completeUpgrade } from './websocket.js'
+import type { Duplex, Readable } from 'node:stream'
+import { classifyUpstreamError, isRetryable } from './upstream-errors.js'
+
+const kCtx = Symbol('gateway.ctx')
+type TaggedResponse = ServerResponse & { [kCtx]?: RequestContext }
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+export interface SnapshotSource {
+  readonly current: Snapshot
+}
+
+export class ProxyRuntime {
+  /** Requests in flight across all snapshots. */
+  inflight = 0
+  draining = false
+  #idleWaiters: Array<() => void> = []
+
+  constructor (
+    readonly snapshots: SnapshotSource,
+    readonly metrics: GatewayMetrics,
+    readonly accessLog: AccessLog,
+    readonly logger: Logger
+  ) {}
+
+  handle (req: IncomingMessage, res: ServerResponse, upgrade = false): void {
+    const snap = this.snapshots.current
+    const ctx = new RequestContext(req, res, snap, this, performance.now())
+    ctx.upgrade = upgrade
+    snap.inflight++
+    this.inflight++
+    this.metrics.inflight.inc()
+    ;(res as TaggedResponse)[kCtx] = ctx
+    res.on('close', onResponseClose)
+
+    ctx.peerTrusted = snap.trust.peerTrusted(req)
+    ctx.requestId = requestIdFor(req, ctx.peerTrusted)
+    ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
+
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = normalizePath(q < 0 ? url : url.slice(0, q))
+    if (path === null) return this.replyError(ctx, coreReplies.BAD_PATH)
+    ctx.path = path
+    ctx.rawQuery = q < 0 ? '' : url.slice(q + 1)
+    ctx.host = hostOf(req.headers.host)
+
+    const hit = snap.router.find(ctx)
+    if (hit === undefined) return this.replyError(ctx, coreReplies.ROUTE_NOT_FOUND)
+    const route = hit.value
+    ctx.route = route
+    ctx.hit = hit
+    if (upgrade && !route.websocket) return this.replyError(ctx, coreReplies.WEBSOCKET_NOT_ALLOWED)
+
+    // Bodies: a declared length over the limit is refused before any upstream work;
+    // a chunked body is counted as it streams (see countBody).
+    const te = req.headers['transfer-encoding']
+    const cl = req.headers['content-length']
+    if (cl !== undefined) {
+      const n = Number(cl)
+      if (n > route.bodyLimit) return this.replyError(ctx, coreReplies.BODY_TOO_LARGE)
+      ctx.hasBody = n > 0
+    } else if (te !== undefined) {
+      ctx.hasBody = true
+      ctx.chunked = true
+    }
+
+    const h = copyRequestHeaders(req.headers)
+    const xff = req.headers['x-forwarded-for']
+    const peer = req.socket.remoteAddress ?? ''
+    h['x-forwarded-for'] = ctx.peerTrusted && xff !== undefined ? `${String(xff)}, ${peer}` : peer
+    if (!ctx.peerTrusted || h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = 'http'
+    if (!ctx.peerTrusted || h['x-forwarded-host'] === undefined) {
+      if (req.headers.host !== undefined) h['x-forwarded-host'] = req.headers.host
+    }
+    h['x-request-id'] = ctx.requestId
+    ctx.upstreamHeaders = h
+
+    this.runAccess(ctx, 0)
+  }
+
+  /** Runs access functions from index `from`; continues asynchronously when one returns a promise. */
+  runAccess (ctx: RequestContext, from: number): void {
+    const fns = ctx.route!.access
+    for (let i = from; i < fns.length; i++) {
+      let r: AccessResult | Promise<AccessResult>
+      try {
+        r = fns[i]!(ctx)
+      } catch (err) {
+        return this.pluginFailed(ctx, err)
+      }
+      if (r === undefined) continue
+      if (typeof (r as Promise<AccessResult>).then === 'function') {
+        (r as Promise<AccessResult>).then((v) => {
+          if (ctx.closed) return
+          if (v !== undefined) this.replyWith(ctx, v)
+          else this.runAccess(ctx, i + 1)
+        }, (err) => this.pluginFailed(ctx, err))
+        return
+      }
+      return this.replyWith(ctx, r as PluginReply)
+    }
+    this.forward(ctx)
+  }
+
+  forward (ctx: RequestContext): void {
+    if (ctx.closed || ctx.res.headersSent) return
+    const snap = ctx.snapshot
+    const route = ctx.route!
+    const upstream = snap.upstreams.get(ctx.upstreamName ?? route.upstreamName)
+    if (upstream === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
+    const node = upstream.pick(ctx, ctx.node)
+    if (node === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
+    ctx.upstream = upstream
+    ctx.node = node
+    ctx.attempt++
+    node.conn.inflight++
+    node.conn.requests++
+    ctx.upstreamStart = performance.now()
+    const path = node.conn.basePath + route.forwardPath(ctx.path, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
+    node.conn.pool.dispatch({
+      path,
+      method: ctx.method as 'GET',
+      headers: ctx.upstreamHeaders as Record<string, string>,
+      // undici streams async iterables too; its typings only list Readable.
+      body: ctx.hasBody ? (ctx.chunked ? limitBody(ctx, route.bodyLimit) as unknown as Readable : ctx.req) : null,
+      headersTimeout: upstream.headersTimeout,
+      bodyTimeout: ctx.upgrade ? 0 : upstream.bodyTimeout,
+      upgrade: ctx.upgrade ? 'websocket' : null
+    }, ctx)
+  }
+
+  // --- upstream callbacks (called through the RequestContext handler) ---
+
+  onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {
+    if (ctx.closed) return false
+    ctx.responseStarted = true
+    ctx.resumeUpstream = resume
+    ctx.upstreamTime = performance.now() - ctx.upstreamStart
+    const headers = copyResponseHeaders(raw)
+    headers['x-request-id'] = ctx.requestId
+    this.runResponsePhase(ctx, status, headers)
+    const res = ctx.res
+    res.writeHead(status, headers)
+    return true
+  }
+
+  onUpstreamUpgrade (ctx: RequestContext, status: number, raw: Buffer[], socket: Duplex): void {
+    this.releaseNode(ctx)
+    ctx.responseStarted = true
+    ctx.completed = true
+    ctx.upstreamTime = performance.now() - ctx.upstreamStart
+    completeUpgrade(ctx, status, raw, socket)
+  }
+
+  onUpstreamData (ctx: RequestContext, chunk: Buffer): boolean {
+    if (ctx.closed) return false
+    const ok = ctx.res.write(chunk)
+    if (!ok) ctx.res.once('drain', ctx.resumeUpstream!)
+    return ok
+  }
+
+  onUpstreamComplete (ctx: RequestContext): void {
+    this.releaseNode(ctx)
+    ctx.completed = true
+    if (!ctx.closed) ctx.res.end()
+  }
+
+  onUpstreamError (ctx: RequestContext, err: Error): void {
+    this.releaseNode(ctx)
+    if (ctx.closed) return
+    const failed = ctx.node!
+    failed.conn.failures++
+    failed.conn.lastError = (err as NodeJS.ErrnoException).code ?? err.message
+    if (ctx.responseStarted) {
+      // Status already sent: the only honest signal left is to cut the connection.
+      ctx.errorCode = 'GW_UPSTREAM_BODY_ERROR'
+      ctx.res.destroy(err)
+      return
+    }
+    const reply = classifyUpstreamError(err)
+    if (reply === coreReplies.BODY_TOO_LARGE) {
+      ctx.res.setHeader('connection', 'close')
+      return this.replyError(ctx, reply)
+    }
+    if (isRetryable(err) && IDEMPOTENT.has(ctx.method) && !ctx.hasBody &&
+        ctx.attempt <= ctx.upstream!.retries && ctx.upstream!.nodes.length > 1) {
+      this.logger.debug({ reqId: ctx.requestId, node: failed.id, err: failed.conn.lastError }, 'retrying on another node')
+      return this.forward(ctx)
+    }
+    this.replyError(ctx, reply)
+  }
+
+  releaseNode (ctx: RequestContext): void {
+    const node = ctx.node
+    if (node !== undefined && ctx.upstreamStart !== 0) {
+      node.conn.inflight--
+      ctx.upstreamStart = 0
+    }
+  }
+
+  // --- answers produced by the gateway itself ---
+
+  replyWith (ctx: RequestContext, reply: PluginReply): void {
+    if (reply.kind === 'error') return this.replyError(ctx, reply)
+    const headers: OutgoingHttpHeaders = { ...reply.headers, 'x-request-id': ctx.requestId }
+    const body = reply.body ?? ''
+    headers['content-length'] = Buffer.byteLength(body)
+    this.runResponsePhase(ctx, reply.status, headers)
+    ctx.res.writeHead(reply.status, headers)
+    ctx.res.end(body)
+  }
+
+  replyError (ctx: RequestContext, e: ErrorReply): void {
+    if (ctx.closed || ctx.res.headersSent) return
+    ctx.errorCode = e.code
+    const body = envelopeBody(e.status, e.code, e.message, ctx.requestId)
+    const headers: OutgoingHttpHeaders = {
+      ...e.headers,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': ctx.requestId
+    }
+    // An unread request body would otherwise be parsed as the next request.
+    if (ctx.hasBody && !ctx.req.complete) headers.connection = 'close'
+    if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
+    ctx.res.writeHead(e.status, headers)
+    ctx.res.end(body)
+  }
+
+  runResponsePhase (ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
+    if (this.draining) headers.connection = 'close'
+    const route = ctx.route
+    if (route === undefined) return
+    const fns = route.response
+    for (let i = 0; i < fns.length; i++) {
+      try {
+        fns[i]!(ctx, status, headers)
+      } catch (err) {
+        this.logger.error({ err, route: route.id, reqId: ctx.requestId }, 'plugin response phase failed')
+      }
+    }
+  }
+
+  pluginFailed (ctx: RequestContext, err: unknown): void {
+    this.logger.error({ err, route: ctx.route?.id, reqId: ctx.requestId }, 'plugin access phase failed')
+    this.replyError(ctx, coreReplies.INTERNAL)
+  }
+
+  /** Log phase: exactly once per request, from the response's 'close' event. */
+  finish (ctx: RequestContext): void {
+    if (ctx.closed) return
+    ctx.closed = true
+    if (!ctx.completed && ctx.abortUpstream !== undefined) ctx.abortUpstream(new Error('client closed the connection'))
+    this.releaseNode(ctx)
+    const route = ctx.route
+    if (route !== undefined) {
+      const fns = route.log
+      for (let i = 0; i < fns.length; i++) {
+        try {
+          fns[i]!(ctx)
+        } catch (err) {
+          this.logger.error({ err, route: route.id }, 'plugin log phase failed')
+        }
+      }
+    }
+    const duration = performance.now() - ctx.startTime
+    const status = ctx.res.headersSent ? ctx.res.statusCode : 0
+    this.metrics.observeRequest(ctx, status, duration)
+    this.accessLog.write(ctx, status, duration)
+    this.metrics.inflight.dec()
+    ctx.snapshot.inflight--
+    if (--this.inflight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Resolves when no request is in flight. */
+  idle (): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+}
+
+function onResponseClose (this: TaggedResponse): void {
+  const ctx = this[kCtx]
+  if (ctx !== undefined) ctx.runtime.finish(ctx)
+}
+
+/** A chunked body, counted as it streams: past the limit the upstream exchange fails with GW_BODY_TOO_LARGE. */
+async function * limitBody (ctx: RequestContext, limit: number): AsyncGenerator<Buffer> {
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    ctx.bodyBytes += chunk.length
+    if (ctx.bodyBytes > limit) throw Object.assign(new Error('request body exceeds the limit'), { code: 'GW_BODY_TOO_LARGE' })
+    yield chunk
+  }
+}
+
+/** Lower-case host without port (IPv6 literals keep their brackets). */
+export function hostOf (host: string | undefined): string {
+  if (host === undefined) return ''
+  let end = host.length
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']')
+    end = close < 0 ? end : close + 1
+  } else {
+    const colon = host.indexOf(':')
+    if (colon >= 0) end = colon
+  }
+  const h = end === host.length ? host : host.slice(0, end)
+  return h.toLowerCase()
+}

@@ -1,0 +1,100 @@
+// One object per request: the request's state for plugins, the router's view
+// of the request, and the undici dispatch handler for the upstream exchange.
+// Keeping all three in one fixed-shape object keeps allocation per request low.
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { RouteHit, RequestView } from '../routing/types.js'
+import type { CompiledRoute, Snapshot } from '../snapshot/types.js'
+import type { Upstream, UpstreamNode } from '../upstream/upstream.js'
+import type { HashSource } from '../upstream/upstream.js'
+import type { ProxyRuntime } from './proxy-runtime.js'
+
+export class RequestContext implements RequestView, HashSource, Dispatcher.DispatchHandler {
+  // --- request ---
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly snapshot: Snapshot
+  readonly runtime: ProxyRuntime
+  readonly method: string
+  readonly headers: IncomingHttpHeaders
+  readonly startTime: number
+  host = ''
+  /** Normalised path: what routes match and what is forwarded. */
+  path = ''
+  rawQuery = ''
+  requestId = ''
+  clientIp = ''
+  peerTrusted = false
+
+  // --- routing and proxying ---
+  route: CompiledRoute | undefined = undefined
+  hit: RouteHit<CompiledRoute> | undefined = undefined
+  /** Headers that will be sent upstream; access plugins may edit them. */
+  upstreamHeaders: OutgoingHttpHeaders = {}
+  /** Set by a plugin (grey release) to send this request to another upstream. */
+  upstreamName: string | undefined = undefined
+  upstream: Upstream | undefined = undefined
+  node: UpstreamNode | undefined = undefined
+  attempt = 0
+  upstreamStart = 0
+  upstreamTime = -1
+  hasBody = false
+  /** A WebSocket upgrade request. */
+  upgrade = false
+  chunked = false
+  bodyBytes = 0
+
+  // --- outcome ---
+  /** Code of the gateway error answered, if any (GW_*). */
+  errorCode: string | undefined = undefined
+  responseStarted = false
+  requestSent = false
+  completed = false
+  closed = false
+  /** Free slot for plugins' per-request state, keyed by plugin name. */
+  state: Record<string, unknown> | undefined = undefined
+
+  abortUpstream: ((err: Error) => void) | undefined = undefined
+  resumeUpstream: (() => void) | undefined = undefined
+
+  constructor (req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, runtime: ProxyRuntime, startTime: number) {
+    this.req = req
+    this.res = res
+    this.snapshot = snapshot
+    this.runtime = runtime
+    this.method = req.method ?? 'GET'
+    this.headers = req.headers
+    this.startTime = startTime
+  }
+
+  // --- undici DispatchHandler (legacy callbacks: no wrapping cost inside undici) ---
+  onConnect (abort: (err?: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.closed) abort(new Error('client went away'))
+  }
+
+  onRequestSent (): void {
+    this.requestSent = true
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    return this.runtime.onUpstreamHeaders(this, statusCode, rawHeaders, resume)
+  }
+
+  onUpgrade (statusCode: number, rawHeaders: Buffer[] | string[] | null, socket: Duplex): void {
+    this.runtime.onUpstreamUpgrade(this, statusCode, rawHeaders as Buffer[], socket)
+  }
+
+  onData (chunk: Buffer): boolean {
+    return this.runtime.onUpstreamData(this, chunk)
+  }
+
+  onComplete (): void {
+    this.runtime.onUpstreamComplete(this)
+  }
+
+  onError (err: Error): void {
+    this.runtime.onUpstreamError(this, err)
+  }
+}

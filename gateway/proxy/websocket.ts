@@ -1,0 +1,54 @@
+// WebSocket (HTTP/1.1 Upgrade) proxying. The upgrade request goes through the
+// same path as any request — normalisation, routing, access plugins — with a
+// ServerResponse bound to the socket so refusals use the same envelope. Only
+// routes with `websocket: true` accept it. After the upstream's 101 the two
+// sockets are piped to each other.
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
+import type { ProxyRuntime } from './proxy-runtime.js'
+import type { RequestContext } from './request-context.js'
+
+const kHead = Symbol('gateway.upgradeHead')
+type UpgradeRequest = IncomingMessage & { [kHead]?: Buffer }
+
+export function attachWebSocketProxy (server: Server, runtime: ProxyRuntime): void {
+  server.on('upgrade', (req: UpgradeRequest, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    const upgrade = req.headers.upgrade
+    if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      return
+    }
+    req[kHead] = head
+    const res = new ServerResponse(req)
+    res.assignSocket(socket as Socket)
+    res.shouldKeepAlive = false
+    runtime.handle(req, res, true)
+  })
+}
+
+/** Writes the upstream's 101 to the client and joins the two sockets. */
+export function completeUpgrade (ctx: RequestContext, statusCode: number, rawHeaders: Buffer[], upstream: Duplex): void {
+  const client = ctx.res.socket as Socket | null
+  if (client === null || ctx.closed) {
+    upstream.destroy()
+    return
+  }
+  ctx.res.detachSocket(client)
+  let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`
+  for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i]!.toString('latin1')}: ${rawHeaders[i + 1]!.toString('latin1')}\r\n`
+  head += `x-request-id: ${ctx.requestId}\r\n\r\n`
+  client.write(head)
+  const early = (ctx.req as UpgradeRequest)[kHead]
+  if (early !== undefined && early.length > 0) upstream.write(early)
+  upstream.on('error', () => client.destroy())
+  client.on('error', () => upstream.destroy())
+  upstream.on('close', () => client.destroy())
+  client.on('close', () => {
+    upstream.destroy()
+    ctx.runtime.finish(ctx)
+  })
+  client.pipe(upstream)
+  upstream.pipe(client)
+}

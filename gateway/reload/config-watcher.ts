@@ -1,0 +1,60 @@
+// Watches the directories holding the config files (a directory watch survives
+// editors that save by renaming a temp file over the original) and calls back
+// once per burst of events: an editor's save or a `git pull` touching fifty
+// files gives one reload.
+import { watch, type FSWatcher } from 'node:fs'
+import { dirname, basename, join } from 'node:path'
+
+export class ConfigWatcher {
+  #watchers = new Map<string, FSWatcher>()
+  #files = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor (readonly onChange: () => void, readonly debounceMs = 200) {}
+
+  /** Watches exactly the directories of these files (call again after each reload). */
+  setFiles (files: readonly string[]): void {
+    if (this.#closed) return
+    this.#files = new Set(files)
+    const dirs = new Set(files.map((f) => dirname(f)))
+    for (const [dir, w] of this.#watchers) {
+      if (!dirs.has(dir)) {
+        w.close()
+        this.#watchers.delete(dir)
+      }
+    }
+    for (const dir of dirs) {
+      if (this.#watchers.has(dir)) continue
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => this.#onEvent(dir, name))
+        w.on('error', () => { this.#watchers.delete(dir) })
+        this.#watchers.set(dir, w)
+      } catch {
+        // A directory that vanished is picked up again at the next successful reload.
+      }
+    }
+  }
+
+  #onEvent (dir: string, name: string | Buffer | null): void {
+    if (name !== null) {
+      const file = join(dir, name.toString())
+      const isYaml = /\.ya?ml$/i.test(file)
+      if (!this.#files.has(file) && !isYaml) return
+      if (basename(file).startsWith('.')) return
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.onChange()
+    }, this.debounceMs)
+    this.#timer.unref()
+  }
+
+  close (): void {
+    this.#closed = true
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    for (const w of this.#watchers.values()) w.close()
+    this.#watchers.clear()
+  }
+}

@@ -1,0 +1,132 @@
+// Reloads the config: parse and validate off the event loop (worker thread),
+// compile reusing what did not change, swap the snapshot in one assignment, and
+// retire what the old snapshot held once its in-flight requests are done.
+// Reloads never overlap: triggers arriving during one run are coalesced into a
+// single follow-up run.
+import type { Logger } from 'pino'
+import { loadConfigInWorker } from '../config/load-in-worker.js'
+import { formatIssue } from '../config/load-config.js'
+import type { GatewayMetrics } from '../observability/metrics.js'
+import { buildSnapshot } from '../snapshot/build-snapshot.js'
+import type { Snapshot } from '../snapshot/types.js'
+import type { NodeConnectionRegistry, NodeConnection } from '../upstream/node-connection.js'
+import type { PluginInstance } from '../../plugins/types.js'
+
+export interface ReloadOutcome {
+  result: 'ok' | 'failed' | 'unchanged'
+  at: string
+  trigger: string
+  version: number
+  /** Formatted `file:line:column: path: message` lines when the config was refused. */
+  errors: string[]
+  durationMs: number
+  /** Longest synchronous stretch spent on the event loop (compile + swap), ms. */
+  compileMs: number
+  stats?: Record<string, unknown>
+}
+
+export interface ReloaderDeps {
+  configFile: string
+  registry: NodeConnectionRegistry
+  metrics: GatewayMetrics
+  logger: Logger
+  /** Called after each swap (server timeouts, access log switch, watcher file list). */
+  onSwap: (next: Snapshot, prev: Snapshot) => void
+}
+
+export class Reloader {
+  #current: Snapshot
+  #running: Promise<ReloadOutcome> | undefined
+  #queued: { promise: Promise<ReloadOutcome>; triggers: string[] } | undefined
+  #draining = new Set<Snapshot>()
+  last: ReloadOutcome | undefined
+
+  constructor (first: Snapshot, readonly deps: ReloaderDeps) {
+    this.#current = first
+  }
+
+  get current (): Snapshot { return this.#current }
+
+  /** Requests a reload; concurrent requests share one follow-up run. */
+  reload (trigger: string): Promise<ReloadOutcome> {
+    if (this.#running === undefined) {
+      this.#running = this.#run(trigger).finally(() => { this.#running = undefined })
+      return this.#running
+    }
+    if (this.#queued === undefined) {
+      const triggers = [trigger]
+      const promise = this.#running.then(() => {
+        this.#queued = undefined
+        return this.reload(triggers.join(','))
+      })
+      this.#queued = { promise, triggers }
+    } else {
+      this.#queued.triggers.push(trigger)
+    }
+    return this.#queued.promise
+  }
+
+  async #run (trigger: string): Promise<ReloadOutcome> {
+    const started = performance.now()
+    const { logger, metrics } = this.deps
+    const prev = this.#current
+    const loaded = await loadConfigInWorker(this.deps.configFile)
+    const base = { at: new Date().toISOString(), trigger }
+    if (!loaded.ok) {
+      const errors = loaded.issues.map(formatIssue)
+      for (const line of errors) logger.error({ trigger }, `config refused: ${line}`)
+      logger.error({ trigger, errors: errors.length }, 'config reload refused; the previous config keeps serving')
+      metrics.reloads.labels('failed').inc()
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors, durationMs: performance.now() - started, compileMs: 0 })
+    }
+    if (loaded.digest === prev.digest) {
+      metrics.reloads.labels('unchanged').inc()
+      return this.#record({ ...base, result: 'unchanged', version: prev.version, errors: [], durationMs: performance.now() - started, compileMs: 0 })
+    }
+    const compileStart = performance.now()
+    let built
+    try {
+      built = buildSnapshot({ config: loaded.config, digest: loaded.digest, files: loaded.files, version: prev.version + 1 },
+        prev, { registry: this.deps.registry, metrics, logger })
+    } catch (err) {
+      const msg = `config refused: ${(err as Error).message}`
+      logger.error({ err, trigger }, msg)
+      metrics.reloads.labels('failed').inc()
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: performance.now() - started, compileMs: performance.now() - compileStart })
+    }
+    this.#current = built.snapshot
+    const compileMs = performance.now() - compileStart
+    this.deps.onSwap(built.snapshot, prev)
+    metrics.reloads.labels('ok').inc()
+    metrics.configVersion.set(built.snapshot.version)
+    logger.info({ trigger, version: built.snapshot.version, compileMs: Math.round(compileMs * 10) / 10, ...built.stats }, 'config reloaded')
+    this.#retire(prev, built.retiredPlugins)
+    return this.#record({ ...base, result: 'ok', version: built.snapshot.version, errors: [], durationMs: performance.now() - started, compileMs, stats: built.stats })
+  }
+
+  #record (outcome: ReloadOutcome): ReloadOutcome {
+    this.last = outcome
+    return outcome
+  }
+
+  /** Waits for the old snapshot's requests to finish, then closes what only it used. */
+  #retire (prev: Snapshot, plugins: PluginInstance[]): void {
+    this.#draining.add(prev)
+    const check = (): void => {
+      if (prev.inflight > 0) {
+        setTimeout(check, 50).unref()
+        return
+      }
+      this.#draining.delete(prev)
+      for (const p of plugins) {
+        Promise.resolve(p.close?.()).catch((err) => this.deps.logger.warn({ err }, 'plugin close failed'))
+      }
+      const keep = new Set<NodeConnection>()
+      for (const snap of [this.#current, ...this.#draining]) {
+        for (const u of snap.upstreams.values()) for (const n of u.nodes) keep.add(n.conn)
+      }
+      void this.deps.registry.retireUnused(keep)
+    }
+    check()
+  }
+}

@@ -1,0 +1,55 @@
+import type { BalancedNode, Balancer } from '../types.js'
+
+/**
+ * Smooth weighted round robin, as nginx's ngx_http_upstream_get_peer does it:
+ * on every pick each eligible node's current weight grows by its weight, the
+ * node with the highest current weight wins (first one on ties) and loses the
+ * sum of the eligible weights. Weights 5,1,1 give a a b a c a a.
+ *
+ * Nodes with `available === false` and the `exclude` node take no part in a
+ * pick (their current weight is left untouched), as nginx skips down and
+ * already-tried peers. State lives in typed arrays indexed by node position.
+ */
+export class RoundRobinBalancer<N extends BalancedNode> implements Balancer<N> {
+  private readonly nodes: readonly N[]
+  private readonly weights: Float64Array
+  private readonly current: Float64Array
+
+  constructor(nodes: readonly N[]) {
+    this.nodes = nodes.slice()
+    const n = this.nodes.length
+    this.weights = new Float64Array(n)
+    this.current = new Float64Array(n)
+    for (let i = 0; i < n; i++) this.weights[i] = this.nodes[i]!.weight
+  }
+
+  pick(_hashKey: string | undefined, exclude?: N): N | undefined {
+    const nodes = this.nodes
+    const weights = this.weights
+    const current = this.current
+    const n = nodes.length
+    let best = -1
+    let bestWeight = 0
+    let total = 0
+    let excludeAvailable = false
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i]!
+      if (node.available === false) continue
+      if (node === exclude) {
+        excludeAvailable = true
+        continue
+      }
+      const w = weights[i]!
+      const cw = current[i]! + w
+      current[i] = cw
+      total += w
+      if (best === -1 || cw > bestWeight) {
+        best = i
+        bestWeight = cw
+      }
+    }
+    if (best === -1) return excludeAvailable ? exclude : undefined
+    current[best] = bestWeight - total
+    return nodes[best]
+  }
+}

@@ -1,0 +1,278 @@
+// Proxying through a real gateway to real loopback upstreams: headers, bodies,
+// errors, timeouts, retries, rewrites and the error envelope.
+import { test, after, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import http from 'node:http'
+import net from 'node:net'
+import { Readable } from 'node:stream'
+import { request } from 'undici'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+import { freePort } from '../helpers/free-port.js'
+
+let a: Upstream
+let b: Upstream
+let slow: Upstream
+let resetter: Upstream
+let gw: TestGateway
+let deadPort: number
+
+interface Echo { upstream: string; method: string; url: string; headers: Record<string, string>; bodyLength: number; bodySha256: string }
+
+before(async () => {
+  a = await startUpstream({ name: 'a' })
+  b = await startUpstream({ name: 'b' })
+  slow = await startUpstream({ name: 'slow', handler: (_req, res) => { setTimeout(() => res.end('late'), 1500) } })
+  resetter = await startUpstream({
+    name: 'resetter',
+    handler: (_req, res) => {
+      res.writeHead(200, { 'content-length': '100000' })
+      res.write(Buffer.alloc(1000, 120))
+      setTimeout(() => res.socket?.destroy(), 20)
+    }
+  })
+  deadPort = await freePort()
+  gw = await startTestGateway(baseConfig())
+})
+
+after(async () => {
+  await gw.stop()
+  await Promise.all([a.close(), b.close(), slow.close(), resetter.close()])
+})
+
+async function get (path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const res = await request(gw.url + path, { headers })
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+}
+
+test('GET is proxied with forwarding headers and a request id returned to the client', async () => {
+  const res = await get('/echo/hello?x=1&y=2', { 'user-agent': 'test' })
+  assert.equal(res.status, 200)
+  const echo = JSON.parse(res.text) as Echo
+  assert.equal(echo.url, '/echo/hello?x=1&y=2')
+  assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1')
+  assert.equal(echo.headers['x-forwarded-proto'], 'http')
+  assert.equal(echo.headers['x-forwarded-host'], new URL(gw.url).host)
+  assert.equal(echo.headers['user-agent'], 'test')
+  const rid = res.headers['x-request-id']
+  assert.match(String(rid), /^[0-9a-f-]{36}$/)
+  assert.equal(echo.headers['x-request-id'], rid)
+  const line = gw.logs.find((l) => l.msg === 'access' && l.reqId === rid)
+  assert.ok(line, 'access log line with the request id')
+  assert.equal(line.route, 'echo')
+  assert.equal(line.status, 200)
+  assert.equal(line.node, a.url)
+})
+
+test('an untrusted client cannot spoof X-Forwarded-For or the request id', async () => {
+  const res = await get('/echo/x', { 'x-forwarded-for': '6.6.6.6', 'x-request-id': 'spoofed-id' })
+  const echo = JSON.parse(res.text) as Echo
+  assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1')
+  assert.notEqual(echo.headers['x-request-id'], 'spoofed-id')
+})
+
+test('a request body is streamed intact, and bodies over the limit get 413 without reaching the upstream', async () => {
+  const body = Buffer.alloc(5 * 1024 * 1024, 7)
+  const res = await request(gw.url + '/big/upload', { method: 'POST', body })
+  const echo = await res.body.json() as Echo
+  assert.equal(echo.bodyLength, body.length)
+  assert.equal(echo.bodySha256, createHash('sha256').update(body).digest('hex'))
+
+  const before = a.requests.length
+  const tooBig = await request(gw.url + '/echo/upload', { method: 'POST', body: Buffer.alloc(100 * 1024) })
+  assert.equal(tooBig.statusCode, 413)
+  const env = await tooBig.body.json() as { error: { code: string; requestId: string } }
+  assert.equal(env.error.code, 'GW_BODY_TOO_LARGE')
+  assert.equal(a.requests.length, before, 'declared oversized body never reaches the upstream')
+
+  // Chunked (no Content-Length): counted while streaming.
+  async function * chunks (): AsyncGenerator<Buffer> {
+    for (let i = 0; i < 10; i++) yield Buffer.alloc(16 * 1024, 1)
+  }
+  const chunked = await request(gw.url + '/echo/upload', { method: 'POST', body: Readable.from(chunks()) })
+  assert.equal(chunked.statusCode, 413)
+  assert.equal((await chunked.body.json() as { error: { code: string } }).error.code, 'GW_BODY_TOO_LARGE')
+})
+
+test('no route: 404 in the error envelope with the request id', async () => {
+  const res = await get('/nothing-here')
+  assert.equal(res.status, 404)
+  assert.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  const env = JSON.parse(res.text) as { error: { status: number; code: string; message: string; requestId: string } }
+  assert.equal(env.error.status, 404)
+  assert.equal(env.error.code, 'GW_ROUTE_NOT_FOUND')
+  assert.equal(env.error.requestId, res.headers['x-request-id'])
+})
+
+test('hop-by-hop headers are dropped both ways; Connection cannot strip gateway headers', async () => {
+  // node:http sends the Connection header as given (undici's client would refuse it).
+  const text = await new Promise<string>((resolve, reject) => {
+    http.get(gw.url + '/echo/hop', { headers: { connection: 'keep-alive, x-secret, x-forwarded-for', 'x-secret': 'drop-me', 'x-kept': 'yes' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+  const echo = JSON.parse(text) as Echo
+  assert.equal(echo.headers['x-secret'], undefined)
+  assert.equal(echo.headers['x-kept'], 'yes')
+  assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1')
+
+  const hop = await startUpstream({
+    handler: (_req, res) => {
+      res.writeHead(200, { connection: 'keep-alive, x-internal', 'x-internal': 'secret', 'keep-alive': 'timeout=5', 'x-public': '1', 'content-length': '2' })
+      res.end('ok')
+    }
+  })
+  try {
+    gw.rewrite({
+      upstreams: { hop: { nodes: [{ url: hop.url }] } },
+      routes: [{ id: 'hop', match: { paths: ['/hop'] }, upstream: 'hop' }]
+    })
+    const outcome = await gw.gw.reloader.reload('test')
+    assert.equal(outcome.result, 'ok', outcome.errors.join('\n'))
+    const r = await get('/hop')
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-public'], '1')
+    assert.equal(r.headers['x-internal'], undefined)
+    assert.equal(r.headers['keep-alive'] === 'timeout=5', false)
+  } finally {
+    await hop.close()
+  }
+})
+
+test('strip-prefix, prefix and template rewrites shape the forwarded path', async () => {
+  await restoreConfig()
+  assert.equal((JSON.parse((await get('/strip/a/b?q=1')).text) as Echo).url, '/a/b?q=1')
+  assert.equal((JSON.parse((await get('/strip')).text) as Echo).url, '/')
+  assert.equal((JSON.parse((await get('/old/x')).text) as Echo).url, '/new/x')
+  assert.equal((JSON.parse((await get('/users/42')).text) as Echo).url, '/v2/accounts/42')
+})
+
+test('encoded dot-segments are normalised before routing and forwarding', async () => {
+  await restoreConfig()
+  const res = await get('/echo/%2e%2e/admin/panel')
+  assert.equal(res.status, 200)
+  const echo = JSON.parse(res.text) as Echo
+  assert.equal(echo.url, '/admin/panel', 'the upstream sees the canonical path')
+  assert.equal(echo.headers['x-area'], 'admin', 'and the route chosen is the one for that canonical path')
+  const bad = await get('/echo/%zz')
+  assert.equal(bad.status, 400)
+  assert.equal((JSON.parse(bad.text) as { error: { code: string } }).error.code, 'GW_BAD_PATH')
+})
+
+test('smooth weighted round robin sends 3:1 exactly', async () => {
+  await restoreConfig()
+  const seen = { a: 0, b: 0 }
+  for (let i = 0; i < 40; i++) {
+    const echo = JSON.parse((await get('/weighted')).text) as Echo
+    seen[echo.upstream as 'a' | 'b']++
+  }
+  assert.deepEqual(seen, { a: 30, b: 10 })
+})
+
+test('upstream errors map to 504 (timeout) and 502 (refused, reset)', async () => {
+  await restoreConfig()
+  const t0 = Date.now()
+  const timedOut = await get('/slow')
+  assert.equal(timedOut.status, 504)
+  assert.equal((JSON.parse(timedOut.text) as { error: { code: string } }).error.code, 'GW_UPSTREAM_TIMEOUT')
+  assert.ok(Date.now() - t0 < 1400, 'answered at the header timeout, not when the upstream finished')
+
+  const refused = await get('/dead')
+  assert.equal(refused.status, 502)
+  assert.equal((JSON.parse(refused.text) as { error: { code: string } }).error.code, 'GW_UPSTREAM_REFUSED')
+
+  // Reset mid-body: status already sent, so the client must see a cut connection, not a complete response.
+  await assert.rejects(async () => {
+    const res = await request(gw.url + '/reset')
+    await res.body.arrayBuffer()
+  })
+})
+
+test('a refused node is retried once on another node for idempotent requests, never for POST', async () => {
+  await restoreConfig()
+  for (let i = 0; i < 6; i++) {
+    const res = await get('/half-dead')
+    assert.equal(res.status, 200, 'GET retried on the live node')
+  }
+  let failedPosts = 0
+  for (let i = 0; i < 6; i++) {
+    const res = await request(gw.url + '/half-dead', { method: 'POST', body: 'x' })
+    await res.body.text()
+    if (res.statusCode === 502) failedPosts++
+  }
+  assert.ok(failedPosts > 0, 'POSTs that hit the dead node are not retried')
+})
+
+test('the client going away aborts the upstream exchange', async () => {
+  await restoreConfig()
+  const before = slow.requests.length
+  await new Promise<void>((resolve) => {
+    const sock = net.connect(gw.gw.port, '127.0.0.1', () => {
+      sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+      setTimeout(() => { sock.destroy(); resolve() }, 100)
+    })
+  })
+  await new Promise((r) => setTimeout(r, 100))
+  assert.equal(slow.requests.length, before + 1)
+  assert.equal(slow.inflight, 0, 'upstream request was aborted with the client')
+  assert.equal(gw.gw.runtime.inflight, 0)
+})
+
+test('keep-alive: consecutive requests reuse the upstream connection', async () => {
+  await restoreConfig()
+  const ports = new Set<number>()
+  const probe = await startUpstream({
+    handler: (req, res) => { ports.add(req.socket.remotePort ?? 0); res.end('ok') }
+  })
+  try {
+    gw.rewrite({ ...baseConfig(), upstreams: { ...baseConfig().upstreams, probe: { nodes: [{ url: probe.url }] } },
+      routes: [...baseConfig().routes, { id: 'probe', match: { paths: ['/probe'] }, upstream: 'probe' }] })
+    assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    for (let i = 0; i < 20; i++) {
+      await new Promise<void>((resolve, reject) => {
+        http.get(gw.url + '/probe', { agent }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject)
+      })
+    }
+    agent.destroy()
+    assert.equal(ports.size, 1, 'one upstream socket served all 20 sequential requests')
+  } finally {
+    await probe.close()
+    await restoreConfig()
+  }
+})
+
+function baseConfig (): { upstreams: Record<string, unknown>; routes: Array<Record<string, unknown>>; server: Record<string, unknown> } {
+  return {
+    server: { bodyLimit: '64kb' },
+    upstreams: {
+      a: { nodes: [{ url: a.url }] },
+      ab: { nodes: [{ url: a.url, weight: 3 }, { url: b.url, weight: 1 }] },
+      slow: { nodes: [{ url: slow.url }], timeouts: { header: '300ms' } },
+      resetter: { nodes: [{ url: resetter.url }] },
+      halfDead: { nodes: [{ url: `http://127.0.0.1:${deadPort}` }, { url: b.url }] },
+      dead: { nodes: [{ url: `http://127.0.0.1:${deadPort}` }] }
+    },
+    routes: [
+      { id: 'echo', match: { paths: ['/echo/*'] }, upstream: 'a' },
+      { id: 'big', match: { paths: ['/big/*'] }, upstream: 'a', bodyLimit: '8mb' },
+      { id: 'strip', match: { paths: ['/strip/*'] }, upstream: 'a', rewrite: { stripPrefix: true } },
+      { id: 'prefix', match: { paths: ['/old/*'] }, upstream: 'a', rewrite: { prefix: '/new' } },
+      { id: 'template', match: { paths: ['/users/:id'] }, upstream: 'a', rewrite: { path: '/v2/accounts/:id' } },
+      { id: 'weighted', match: { paths: ['/weighted'] }, upstream: 'ab' },
+      { id: 'slow', match: { paths: ['/slow'] }, upstream: 'slow' },
+      { id: 'reset', match: { paths: ['/reset'] }, upstream: 'resetter' },
+      { id: 'half-dead', match: { paths: ['/half-dead'] }, upstream: 'halfDead' },
+      { id: 'dead', match: { paths: ['/dead'] }, upstream: 'dead' },
+      { id: 'admin-area', match: { paths: ['/admin/*'] }, upstream: 'a', plugins: { headers: { request: { set: { 'x-area': 'admin' } } } } }
+    ]
+  }
+}
+
+async function restoreConfig (): Promise<void> {
+  gw.rewrite(baseConfig())
+  const outcome = await gw.gw.reloader.reload('test')
+  assert.notEqual(outcome.result, 'failed', outcome.errors.join('\n'))
+}

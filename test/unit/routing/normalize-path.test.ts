@@ -1,0 +1,95 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { normalizePath } from '../../../gateway/routing/normalize-path.js'
+
+describe('normalizePath', () => {
+  const table: Array<[string, string | null]> = [
+    // plain
+    ['/', '/'],
+    ['/api/orders/123', '/api/orders/123'],
+    ['/a-b_c~d/e.f', '/a-b_c~d/e.f'],
+    ['/.well-known/x', '/.well-known/x'],
+    ['/a..b/c', '/a..b/c'],
+    ['/api/:x@y!$&\'()*+,;=', '/api/:x@y!$&\'()*+,;='],
+    // trailing slash kept
+    ['/api/', '/api/'],
+    ['/api/orders/', '/api/orders/'],
+    // duplicate slashes
+    ['//', '/'],
+    ['//api//orders///1', '/api/orders/1'],
+    ['/api//', '/api/'],
+    // dot segments (RFC 3986 5.2.4)
+    ['/a/./b/../c', '/a/c'],
+    ['/..', '/'],
+    ['/../../x', '/x'],
+    ['/.', '/'],
+    ['/a/.', '/a/'],
+    ['/a/b/..', '/a/'],
+    ['/a/b/../', '/a/'],
+    ['/a/..', '/'],
+    ['/api/../admin', '/admin'],
+    ['/api/./admin/', '/api/admin/'],
+    ['/a/.b/..c/', '/a/.b/..c/'],
+    // encoded dots and slashes
+    ['/api/%2e%2e/admin', '/admin'],
+    ['/api/%2E%2E/admin', '/admin'],
+    ['/api/.%2e/admin', '/admin'],
+    ['/api/..%2fadmin', '/admin'],
+    ['/api/..%2Fadmin', '/admin'],
+    ['/a%2fb', '/a/b'],
+    ['/a%2F%2Fb', '/a/b'],
+    ['/a/%2e/b', '/a/b'],
+    // unreserved decoded, everything else canonical upper-case hex
+    ['/%41%62%7e%2d%5f%30', '/Ab~-_0'],
+    ['/a%20b', '/a%20b'],
+    ['/a%3ab', '/a%3Ab'],
+    ['/a%3Ab', '/a%3Ab'],
+    ['/%c3%a9', '/%C3%A9'],
+    ['/a%25b', '/a%25b'],
+    ['/a%3fb', '/a%3Fb'],
+    ['/a%0a', '/a%0A'],
+    // decoded once only: double encoding stays literal text
+    ['/a/%252e%252e/admin', '/a/%252e%252e/admin'],
+    ['/a/%252E', '/a/%252E'],
+    ['/a/%252fb', '/a/%252fb'],
+    // refused
+    ['', null],
+    ['api', null],
+    ['*', null],
+    ['%2fapi', null],
+    ['/a%zz', null],
+    ['/a%4', null],
+    ['/a%', null],
+    ['/a%g0', null],
+    ['/a%00b', null],
+    ['/a\u0000b', null],
+    ['/a\\b', null],
+    ['/a%5cb', null],
+    ['/a%5Cb', null],
+    ['/a\\..\\b', null],
+    ['/a\nb', null],
+    ['/a\rb', null],
+    ['/a\tb', null],
+    ['/a\u007fb', null],
+    ['/a b', null],
+    ['/caf\u00e9', null],
+    ['/a/%2e%2e/\u0001', null],
+  ]
+  for (const [input, expected] of table) {
+    it(`${JSON.stringify(input)} -> ${JSON.stringify(expected)}`, () => {
+      assert.equal(normalizePath(input), expected)
+    })
+  }
+
+  it('returns the very same string on the fast path', () => {
+    const s = ['/api', 'orders', '123'].join('/')
+    assert.equal(normalizePath(s), s)
+  })
+
+  it('is idempotent on everything it accepts', () => {
+    for (const [input, expected] of table) {
+      if (expected === null) continue
+      assert.equal(normalizePath(expected), expected, `normalising ${JSON.stringify(expected)} again (from ${input})`)
+    }
+  })
+})
