@@ -110,6 +110,7 @@ export class Gateway {
   #onSwap (next: Snapshot): void {
     applyServerTimeouts(this.dataPlane.server as Server, next.config.server)
     this.accessLog.enabled = next.config.accessLog.enabled
+    this.metrics.prune(next)
     this.#watcher?.setFiles(next.files)
   }
 

@@ -84,7 +84,7 @@ function checkRegex (value: string): string | undefined {
     // eslint-disable-next-line no-new
     new RegExp(value)
   } catch (err) {
-    return `invalid regular expression: ${(err as Error).message}`
+    return `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`
   }
   if (!safeRegex(value)) {
     return 'regular expression may backtrack catastrophically (nested or too many repetitions); simplify it'

@@ -92,19 +92,13 @@ function coerce (text: string, types: readonly string[]): unknown {
   return undefined
 }
 
-/** JSON with object keys sorted, for a digest that ignores key order. */
-function canonicalJson (value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (!isObj(v)) return v
-    const keys = Object.keys(v)
-    let sorted = true
-    for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) { sorted = false; break }
-    if (sorted) return v
-    keys.sort()
-    const out: Obj = {}
-    for (const k of keys) defineValue(out, k, v[k])
-    return out
-  })
+/** A deep copy with the keys of every object sorted (maps whose order means nothing). */
+function sortedCopy<T> (value: T): T {
+  if (Array.isArray(value)) return value.map(sortedCopy) as T
+  if (!isObj(value)) return value
+  const out: Obj = {}
+  for (const k of Object.keys(value).sort()) defineValue(out, k, sortedCopy(value[k]))
+  return out as T
 }
 
 interface IncludeTarget { file: string; at: SourceLocation | undefined; entry: string }
@@ -252,7 +246,8 @@ class Loader {
 
     const config = this.check(root, bad)
     if (this.issues.length > 0 || config === undefined) return this.fail()
-    const digest = createHash('sha256').update(canonicalJson(config)).digest('hex')
+    // User-keyed maps are built with sorted keys, so this JSON is canonical.
+    const digest = createHash('sha256').update(JSON.stringify(config)).digest('hex')
     return { ok: true, config, files: this.files, digest }
   }
 
@@ -424,7 +419,7 @@ class Loader {
 
     const upstreams: Record<string, UpstreamConfig> = {}
     const upstreamsIn = root.upstreams as Obj
-    for (const name of Object.keys(upstreamsIn)) {
+    for (const name of Object.keys(upstreamsIn).sort()) {
       const u = upstreamsIn[name]
       if (!isObj(u)) continue
       const built = this.upstream(name, u, bad)
@@ -481,7 +476,7 @@ class Loader {
       const node: UpstreamConfig['nodes'][number] = {
         url: (n.url as string).replace(/\/+$/, ''),
         weight: n.weight as number,
-        metadata: { ...(n.metadata as Record<string, string>) }
+        metadata: sortedCopy(n.metadata as Record<string, string>)
       }
       if (n.zone !== undefined) node.zone = n.zone as string
       return node
@@ -554,7 +549,7 @@ class Loader {
       upstream: r.upstream as string,
       rewrite,
       websocket: r.websocket as boolean,
-      plugins
+      plugins: sortedCopy(plugins)
     }
     if (r.bodyLimit !== undefined) out.bodyLimit = r.bodyLimit as number
     return out
@@ -645,9 +640,13 @@ function kind (v: unknown): string {
 /** The output form of a schema-valid `match:` (hosts lower-cased, methods upper-cased, header names lower-cased). */
 function normalMatch (m: Obj): RouteMatch {
   const headers: Record<string, ValueMatcher> = {}
-  for (const [k, v] of Object.entries(m.headers as Record<string, ValueMatcher>)) defineValue(headers, k.toLowerCase(), copyMatcher(v))
+  const headersIn = m.headers as Record<string, ValueMatcher>
+  for (const k of Object.keys(headersIn).sort((a, b) => cmp(a.toLowerCase(), b.toLowerCase()))) {
+    defineValue(headers, k.toLowerCase(), copyMatcher(headersIn[k]!))
+  }
   const query: Record<string, ValueMatcher> = {}
-  for (const [k, v] of Object.entries(m.query as Record<string, ValueMatcher>)) defineValue(query, k, copyMatcher(v))
+  const queryIn = m.query as Record<string, ValueMatcher>
+  for (const k of Object.keys(queryIn).sort()) defineValue(query, k, copyMatcher(queryIn[k]!))
   return {
     hosts: [...new Set((m.hosts as string[]).map((h) => h.trim().toLowerCase()))],
     paths: [...(m.paths as string[])],
@@ -655,6 +654,10 @@ function normalMatch (m: Obj): RouteMatch {
     headers,
     query
   }
+}
+
+function cmp (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 function copyMatcher (m: ValueMatcher): ValueMatcher {

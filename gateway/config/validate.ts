@@ -18,7 +18,7 @@ function normalising (
   const fn = (_schema: unknown, data: unknown, _ps?: unknown, cxt?: DataCxt): boolean => {
     const n = parse(data)
     if (n === undefined) {
-      (fn as KeywordErrors).errors = [{ keyword: 'format', message, params: {} }]
+      (fn as KeywordErrors).errors = [{ keyword: 'format', message: `${message}, got ${describeValue(data)}`, params: {} }]
       return false
     }
     if (cxt !== undefined && cxt.parentData !== undefined && n !== data) cxt.parentData[cxt.parentDataProperty] = n

@@ -181,8 +181,12 @@ export function parseYaml (file: string, text: string, sourceMap: SourceMap, iss
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
       let message = err.message
-      if (err.code === 'DUPLICATE_KEY') message = `duplicate key ${JSON.stringify(text.slice(err.pos[0], err.pos[1]))}`
-      else if (err.code === 'MULTIPLE_DOCS') message = 'a config file must hold a single YAML document (found "---" separating several)'
+      if (err.code === 'DUPLICATE_KEY') {
+        const key = /^(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^:\n,{}[\]]+)/.exec(text.slice(err.pos[0]))?.[0].trim()
+        message = key === undefined ? 'duplicate key' : `duplicate key ${/^["']/.test(key) ? key : JSON.stringify(key)}`
+      } else if (err.code === 'MULTIPLE_DOCS') {
+        message = 'a config file must hold a single YAML document (found "---" separating several)'
+      }
       issues.push({ location: offsetLocation(src, err.pos[0]), path: '', message: `YAML: ${message}` })
     }
     return { src, value: undefined, top: null }

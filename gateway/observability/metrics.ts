@@ -1,73 +1,78 @@
-// Prometheus metrics (prom-client). Label children are resolved once per route
-// (and cached per method/status class) so a request only bumps numbers.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+// Prometheus metrics. Request accounting is plain arithmetic on typed arrays
+// held per route and per upstream (no label hashing per request, unlike
+// prom-client's labelled children); prom-client formats them at scrape time
+// through custom collectors. Stats are keyed by route id / upstream name and
+// shared across reloads, so counters never reset because a config changed.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { RequestContext } from '../proxy/request-context.js'
 import type { Snapshot } from '../snapshot/types.js'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
+const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'OTHER']
+const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.map((m, i) => [m, i]))
+const OTHER = METHODS.length - 1
 const NO_ROUTE = '(none)'
 
-type CounterChild = ReturnType<Counter<string>['labels']>
-type HistogramChild = ReturnType<Histogram<string>['labels']>
+/** A fixed-bucket latency histogram (seconds). */
+export class LatencyHistogram {
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length)
+  sum = 0
+  count = 0
 
-/** Per-route metric handles, created when a route is compiled and reused with it. */
-export class RouteMetrics {
-  readonly #byKey = new Map<string, CounterChild>()
-  readonly duration: HistogramChild
-
-  constructor (readonly routeId: string, readonly metrics: GatewayMetrics) {
-    this.duration = metrics.requestDuration.labels(routeId)
+  observe (seconds: number): void {
+    this.sum += seconds
+    this.count++
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS[i]!) {
+        this.buckets[i]!++
+        return
+      }
+    }
   }
+}
+
+/** Per-route request counts (method x status class) and latency. */
+export class RouteMetrics {
+  readonly counts = new Float64Array(METHODS.length * STATUS_CLASS.length)
+  readonly duration = new LatencyHistogram()
+
+  constructor (readonly routeId: string) {}
 
   count (method: string, status: number): void {
-    const cls = STATUS_CLASS[status >= 100 && status < 600 ? (status / 100) | 0 : 0]!
-    const key = method + cls
-    let child = this.#byKey.get(key)
-    if (child === undefined) {
-      child = this.metrics.requests.labels(this.routeId, method, cls)
-      this.#byKey.set(key, child)
-    }
-    child.inc()
+    const m = METHOD_INDEX[method] ?? OTHER
+    const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0
+    this.counts[m * STATUS_CLASS.length + cls]!++
   }
+}
+
+type MetricValue = { value: number; labels: Record<string, string | number>; metricName?: string }
+
+function histogramValues (name: string, labels: Record<string, string>, h: LatencyHistogram, out: MetricValue[]): void {
+  let cumulative = 0
+  for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+    cumulative += h.buckets[i]!
+    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: LATENCY_BUCKETS[i]! }, value: cumulative })
+  }
+  out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: h.count })
+  out.push({ metricName: `${name}_sum`, labels, value: h.sum })
+  out.push({ metricName: `${name}_count`, labels, value: h.count })
 }
 
 export class GatewayMetrics {
   readonly registry = new Registry()
-  readonly requests: Counter<'route' | 'method' | 'status'>
-  readonly requestDuration: Histogram<'route'>
-  readonly upstreamDuration: Histogram<'upstream'>
   readonly inflight: Gauge
   readonly reloads: Counter<'result'>
   readonly configVersion: Gauge
-  readonly gatewayErrors: Counter<'code'>
-  readonly #upstreamChildren = new Map<string, HistogramChild>()
-  readonly #noRoute: RouteMetrics
+  readonly #routes = new Map<string, RouteMetrics>()
+  readonly #upstreams = new Map<string, LatencyHistogram>()
+  readonly #errors = new Map<string, number>()
+  readonly #noRoute = new RouteMetrics(NO_ROUTE)
   #snapshot: (() => Snapshot) | undefined
 
   constructor () {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.requests = new Counter({
-      name: 'gateway_requests_total',
-      help: 'Requests handled, by route, method and status class',
-      labelNames: ['route', 'method', 'status'],
-      registers
-    })
-    this.requestDuration = new Histogram({
-      name: 'gateway_request_duration_seconds',
-      help: 'Time from request arrival to response end, by route',
-      labelNames: ['route'],
-      buckets: LATENCY_BUCKETS,
-      registers
-    })
-    this.upstreamDuration = new Histogram({
-      name: 'gateway_upstream_response_seconds',
-      help: 'Time from dispatch to upstream response headers, by upstream',
-      labelNames: ['upstream'],
-      buckets: LATENCY_BUCKETS,
-      registers
-    })
     this.inflight = new Gauge({ name: 'gateway_requests_in_flight', help: 'Requests in flight', registers })
     this.reloads = new Counter({
       name: 'gateway_config_reloads_total',
@@ -76,39 +81,52 @@ export class GatewayMetrics {
       registers
     })
     this.configVersion = new Gauge({ name: 'gateway_config_version', help: 'Version of the config in force', registers })
-    this.gatewayErrors = new Counter({
-      name: 'gateway_errors_total',
-      help: 'Answers produced by the gateway itself, by error code',
-      labelNames: ['code'],
-      registers
+    this.#registerCollectors()
+  }
+
+  #registerCollectors (): void {
+    const custom = (name: string, help: string, type: 'counter' | 'histogram' | 'gauge', values: () => MetricValue[]): void => {
+      this.registry.registerMetric({ name, help, type, get: () => ({ name, help, type, values: values(), aggregator: 'sum' }) } as never)
+    }
+    custom('gateway_requests_total', 'Requests handled, by route, method and status class', 'counter', () => {
+      const out: MetricValue[] = []
+      for (const rm of [...this.#routes.values(), this.#noRoute]) {
+        for (let m = 0; m < METHODS.length; m++) {
+          for (let c = 0; c < STATUS_CLASS.length; c++) {
+            const v = rm.counts[m * STATUS_CLASS.length + c]!
+            if (v > 0) out.push({ labels: { route: rm.routeId, method: METHODS[m]!, status: STATUS_CLASS[c]! }, value: v })
+          }
+        }
+      }
+      return out
     })
-    const self = this
+    custom('gateway_request_duration_seconds', 'Time from request arrival to response end, by route', 'histogram', () => {
+      const out: MetricValue[] = []
+      for (const rm of [...this.#routes.values(), this.#noRoute]) {
+        if (rm.duration.count > 0) histogramValues('gateway_request_duration_seconds', { route: rm.routeId }, rm.duration, out)
+      }
+      return out
+    })
+    custom('gateway_upstream_response_seconds', 'Time from dispatch to upstream response headers, by upstream', 'histogram', () => {
+      const out: MetricValue[] = []
+      for (const [name, h] of this.#upstreams) histogramValues('gateway_upstream_response_seconds', { upstream: name }, h, out)
+      return out
+    })
+    custom('gateway_errors_total', 'Answers produced by the gateway itself, by error code', 'counter', () =>
+      [...this.#errors].map(([code, value]) => ({ labels: { code }, value })))
     // Node state is read from the live snapshot at scrape time: nothing on the request path.
-    new Gauge({
-      name: 'gateway_upstream_node_inflight',
-      help: 'Requests in flight per upstream node',
-      labelNames: ['upstream', 'node'],
-      registers,
-      collect () {
-        this.reset()
-        const snap = self.#snapshot?.()
-        if (snap === undefined) return
-        for (const u of snap.upstreams.values()) for (const n of u.nodes) this.labels(u.name, n.id).set(n.inflight)
+    const perNode = (read: (n: Snapshot['upstreams'] extends ReadonlyMap<string, infer U> ? U : never, i: number) => number) => () => {
+      const out: MetricValue[] = []
+      const snap = this.#snapshot?.()
+      if (snap === undefined) return out
+      for (const u of snap.upstreams.values()) {
+        for (let i = 0; i < u.nodes.length; i++) out.push({ labels: { upstream: u.name, node: u.nodes[i]!.id }, value: read(u, i) })
       }
-    })
-    new Gauge({
-      name: 'gateway_upstream_node_available',
-      help: '1 when the node takes traffic, 0 when it is ejected',
-      labelNames: ['upstream', 'node'],
-      registers,
-      collect () {
-        this.reset()
-        const snap = self.#snapshot?.()
-        if (snap === undefined) return
-        for (const u of snap.upstreams.values()) for (const n of u.nodes) this.labels(u.name, n.id).set(n.available ? 1 : 0)
-      }
-    })
-    this.#noRoute = new RouteMetrics(NO_ROUTE, this)
+      return out
+    }
+    custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
+    custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected', 'gauge',
+      perNode((u, i) => u.nodes[i]!.available ? 1 : 0))
   }
 
   /** Lets scrape-time collectors read the snapshot in force. */
@@ -116,8 +134,20 @@ export class GatewayMetrics {
     this.#snapshot = current
   }
 
+  /** The (shared, reload-surviving) stats of one route id. */
   routeMetrics (routeId: string): RouteMetrics {
-    return new RouteMetrics(routeId, this)
+    let rm = this.#routes.get(routeId)
+    if (rm === undefined) {
+      rm = new RouteMetrics(routeId)
+      this.#routes.set(routeId, rm)
+    }
+    return rm
+  }
+
+  /** Forgets routes and upstreams no longer configured, so their series disappear. */
+  prune (snapshot: Snapshot): void {
+    for (const id of this.#routes.keys()) if (!snapshot.routes.has(id)) this.#routes.delete(id)
+    for (const name of this.#upstreams.keys()) if (!snapshot.upstreams.has(name)) this.#upstreams.delete(name)
   }
 
   observeRequest (ctx: RequestContext, status: number, durationMs: number): void {
@@ -126,13 +156,13 @@ export class GatewayMetrics {
     rm.duration.observe(durationMs / 1000)
     if (ctx.upstreamTime >= 0 && ctx.upstream !== undefined) {
       const name = ctx.upstream.name
-      let child = this.#upstreamChildren.get(name)
-      if (child === undefined) {
-        child = this.upstreamDuration.labels(name)
-        this.#upstreamChildren.set(name, child)
+      let h = this.#upstreams.get(name)
+      if (h === undefined) {
+        h = new LatencyHistogram()
+        this.#upstreams.set(name, h)
       }
-      child.observe(ctx.upstreamTime / 1000)
+      h.observe(ctx.upstreamTime / 1000)
     }
-    if (ctx.errorCode !== undefined) this.gatewayErrors.labels(ctx.errorCode).inc()
+    if (ctx.errorCode !== undefined) this.#errors.set(ctx.errorCode, (this.#errors.get(ctx.errorCode) ?? 0) + 1)
   }
 }

@@ -39,6 +39,13 @@
 // so they are still percent-encoded where the path is (`%20` stays `%20`).
 // `find` returns undefined when nothing matches.
 //
+// Refused at compile time (RouteCompileError, naming the route): a route without
+// paths; a path not starting with '/'; `*` that is not a whole last segment;
+// `:` without a name or a repeated name; `//` inside a pattern; `.`/`..` or an
+// encoded '/' in a literal segment; an invalid escape; a host with `*` other than
+// a leading `*.`; an invalid regex. `pathPatternError`/`hostPatternError`
+// (pattern.ts) give the same messages for config validation.
+//
 // Cost: path matching walks a segment trie (static children in a Map, one
 // parameter child, exact and prefix route lists per node), so it does not grow
 // with the number of routes. Hosts are indexed: exact host -> trie, wildcard
@@ -65,7 +72,7 @@ export class RouteCompileError extends Error {
   }
 }
 
-const enumCond = { Exact: 0, Regex: 1, Present: 2 } as const
+const CondKind = { Exact: 0, Regex: 1, Present: 2 } as const
 
 interface ValueCond {
   name: string
@@ -93,8 +100,8 @@ interface Leaf<T> {
   hostClass: number // 2 exact, 1 wildcard, 0 none
   hostLen: number
   condCount: number
-  /** '' no host, '=host' exact, '*suffix' wildcard. */
-  hostKey: string
+  /** The exact host or the wildcard suffix ('' when hostClass is 0). */
+  host: string
 }
 
 /** Larger than any rank; a small integer so V8 keeps it unboxed. */
@@ -121,7 +128,7 @@ interface LookupState<T> {
 }
 
 function compileValueCond(routeId: string, where: string, name: string, m: ValueMatcher): ValueCond {
-  if (typeof m === 'string') return { name, kind: enumCond.Exact, value: m, regex: null, present: true }
+  if (typeof m === 'string') return { name, kind: CondKind.Exact, value: m, regex: null, present: true }
   if (m !== null && typeof m === 'object') {
     if ('regex' in m && typeof m.regex === 'string') {
       let regex: RegExp
@@ -130,19 +137,19 @@ function compileValueCond(routeId: string, where: string, name: string, m: Value
       } catch (err) {
         throw new RouteCompileError(routeId, `${where} ${name}: invalid regex: ${(err as Error).message}`)
       }
-      return { name, kind: enumCond.Regex, value: '', regex, present: true }
+      return { name, kind: CondKind.Regex, value: '', regex, present: true }
     }
     if ('present' in m && typeof m.present === 'boolean') {
-      return { name, kind: enumCond.Present, value: '', regex: null, present: m.present }
+      return { name, kind: CondKind.Present, value: '', regex: null, present: m.present }
     }
   }
   throw new RouteCompileError(routeId, `${where} ${name}: condition must be a string, {regex} or {present}`)
 }
 
 function testValue(c: ValueCond, v: string | null | undefined): boolean {
-  if (v === undefined || v === null) return c.kind === enumCond.Present && !c.present
-  if (c.kind === enumCond.Present) return c.present
-  if (c.kind === enumCond.Exact) return v === c.value
+  if (v === undefined || v === null) return c.kind === CondKind.Present && !c.present
+  if (c.kind === CondKind.Present) return c.present
+  if (c.kind === CondKind.Exact) return v === c.value
   return c.regex!.test(v)
 }
 
@@ -150,7 +157,7 @@ function headerOk(c: ValueCond, headers: IncomingHttpHeaders): boolean {
   const v = headers[c.name]
   if (typeof v === 'string' || v === undefined) return testValue(c, v)
   if (Array.isArray(v)) {
-    if (c.kind === enumCond.Present) return c.present
+    if (c.kind === CondKind.Present) return c.present
     for (const one of v) if (testValue(c, one)) return true
     return false
   }
@@ -302,12 +309,15 @@ function compileConditions(entry: RouteEntry<unknown>): { cond: Conditions | nul
 }
 
 interface HostSpec {
+  /** 2 exact, 1 wildcard, 0 any host. */
   hostClass: number
+  /** Wildcard suffix length (longer is more specific); 0 otherwise. */
   hostLen: number
-  key: string
+  /** Exact host, or wildcard suffix without the '*.'. */
+  host: string
 }
 
-const ANY_HOST: HostSpec[] = [{ hostClass: 0, hostLen: 0, key: '' }]
+const ANY_HOST: HostSpec[] = [{ hostClass: 0, hostLen: 0, host: '' }]
 
 function compileHosts(entry: RouteEntry<unknown>): HostSpec[] {
   const hosts = entry.match.hosts
@@ -321,33 +331,27 @@ function compileHosts(entry: RouteEntry<unknown>): HostSpec[] {
       if (err instanceof RoutePatternError) throw new RouteCompileError(entry.id, err.message)
       throw err
     }
-    const key = parsed.kind === 'exact' ? '=' + parsed.host : '*' + parsed.suffix
-    if (specs.some((x) => x.key === key)) continue
-    specs.push(
-      parsed.kind === 'exact' ? { hostClass: 2, hostLen: 0, key } : { hostClass: 1, hostLen: parsed.suffix.length, key },
-    )
+    const spec =
+      parsed.kind === 'exact'
+        ? { hostClass: 2, hostLen: 0, host: parsed.host }
+        : { hostClass: 1, hostLen: parsed.suffix.length, host: parsed.suffix }
+    if (!specs.some((x) => x.hostClass === spec.hostClass && x.host === spec.host)) specs.push(spec)
   }
   return specs
 }
 
-function compilePattern(entry: RouteEntry<unknown>, source: string, cache: Map<string, ParsedPattern>): ParsedPattern {
-  let parsed = cache.get(source)
-  if (parsed === undefined) {
-    try {
-      parsed = parsePathPattern(source)
-    } catch (err) {
-      if (err instanceof RoutePatternError) throw new RouteCompileError(entry.id, err.message)
-      throw err
-    }
-    cache.set(source, parsed)
+function compilePattern(entry: RouteEntry<unknown>, source: string): ParsedPattern {
+  try {
+    return parsePathPattern(source)
+  } catch (err) {
+    if (err instanceof RoutePatternError) throw new RouteCompileError(entry.id, err.message)
+    throw err
   }
-  return parsed
 }
 
 /** Compiles a route table. Throws RouteCompileError for an invalid route. */
 export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
   const leaves: Leaf<T>[] = []
-  const patternCache = new Map<string, ParsedPattern>()
   let order = 0
   for (const entry of entries) {
     const { cond, count } = compileConditions(entry)
@@ -361,7 +365,7 @@ export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
     for (let pi = 0; pi < paths.length; pi++) {
       const source = paths[pi]!
       if (pi > 0 && paths.indexOf(source) < pi) continue // duplicate path in one route
-      patterns.push(compilePattern(entry, source, patternCache))
+      patterns.push(compilePattern(entry, source))
     }
     // declaration order: route, then host, then path
     for (const hs of hostSpecs) {
@@ -376,7 +380,7 @@ export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
           hostClass: hs.hostClass,
           hostLen: hs.hostLen,
           condCount: count,
-          hostKey: hs.key,
+          host: hs.host,
         })
       }
     }
@@ -390,17 +394,15 @@ export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
   for (let r = 0; r < leaves.length; r++) {
     const leaf = leaves[r]!
     leaf.rank = r
-    const key = leaf.hostKey
     let root: TrieNode<T> | undefined
-    if (key === '') {
+    if (leaf.hostClass === 0) {
       root = anyHost ??= new TrieNode<T>()
     } else {
-      const map = key.charCodeAt(0) === 0x3d /* = */ ? exactHosts : wildcardHosts
-      const host = key.slice(1)
-      root = map.get(host)
+      const map = leaf.hostClass === 2 ? exactHosts : wildcardHosts
+      root = map.get(leaf.host)
       if (root === undefined) {
         root = new TrieNode<T>()
-        map.set(host, root)
+        map.set(leaf.host, root)
       }
     }
     insert(root, leaf)

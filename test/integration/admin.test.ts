@@ -1,0 +1,256 @@
+// The admin API on its own port: health, readiness (also while draining),
+// Prometheus metrics with exact counts, routes/upstreams views, bearer token.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+
+let a: Upstream
+let slow: Upstream
+let gw: TestGateway
+/** Releases the slow upstream's held responses. */
+const held = new Set<() => void>()
+
+before(async () => {
+  a = await startUpstream({ name: 'a' })
+  slow = await startUpstream({
+    name: 'slow',
+    handler: (_req, res) => {
+      const release = (): void => { held.delete(release); res.end('slow-done') }
+      held.add(release)
+    }
+  })
+  gw = await startTestGateway(config())
+})
+
+after(async () => {
+  for (const r of [...held]) r()
+  await gw.stop()
+  await Promise.all([a.close(), slow.close()])
+})
+
+function config (extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    upstreams: {
+      a: { nodes: [{ url: a.url, weight: 2, zone: 'z1' }], balancer: 'least-conn' },
+      slow: { nodes: [{ url: slow.url }] }
+    },
+    routes: [
+      { id: 'm', match: { paths: ['/m/*'], methods: ['GET'] }, upstream: 'a', plugins: { headers: { response: { set: { 'x-m': '1' } } } } },
+      { id: 'ws', match: { paths: ['/ws'] }, upstream: 'a', websocket: true, priority: 5, rewrite: { stripPrefix: false } },
+      { id: 'slow', match: { paths: ['/slow'] }, upstream: 'slow' }
+    ],
+    ...extra
+  }
+}
+
+async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const res = await request(url, { headers })
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+}
+
+/** Value of one sample of the Prometheus text exposition; undefined when absent. */
+function metric (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (m === null || m[1] !== name) continue
+    const got: Record<string, string> = {}
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) got[l[1]!] = l[2]!
+    if (Object.keys(got).length !== Object.keys(labels).length) continue
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3])
+  }
+  return undefined
+}
+
+async function until (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await sleep(10)
+  }
+}
+
+test('/healthz and /readyz answer 200 while running', async () => {
+  const h = await get(gw.adminUrl + '/healthz')
+  assert.equal(h.status, 200)
+  assert.deepEqual(JSON.parse(h.text), { status: 'ok' })
+  const r = await get(gw.adminUrl + '/readyz')
+  assert.equal(r.status, 200)
+  assert.deepEqual(JSON.parse(r.text), { status: 'ready', version: 1 })
+})
+
+test('/metrics counts requests per route/method/status class and exposes durations, in-flight gauges', async () => {
+  const text0 = (await get(gw.adminUrl + '/metrics')).text
+  const count0 = metric(text0, 'gateway_requests_total', { route: 'm', method: 'GET', status: '2xx' }) ?? 0
+  const none0 = metric(text0, 'gateway_requests_total', { route: '(none)', method: 'GET', status: '4xx' }) ?? 0
+  const inf0 = metric(text0, 'gateway_request_duration_seconds_bucket', { route: 'm', le: '+Inf' }) ?? 0
+  const err0 = metric(text0, 'gateway_errors_total', { code: 'GW_ROUTE_NOT_FOUND' }) ?? 0
+
+  const N = 7
+  for (let i = 0; i < N; i++) {
+    const r = await get(gw.url + `/m/${i}`)
+    assert.equal(r.status, 200)
+    assert.equal(r.headers['x-m'], '1')
+  }
+  assert.equal((await get(gw.url + '/nowhere')).status, 404)
+  assert.equal((await get(gw.url + '/nowhere')).status, 404)
+
+  const res = await request(gw.adminUrl + '/metrics')
+  assert.equal(res.statusCode, 200)
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/)
+  const text = await res.body.text()
+  assert.ok(text.includes(`gateway_requests_total{route="m",method="GET",status="2xx"} ${count0 + N}`),
+    text.split('\n').filter((l) => l.startsWith('gateway_requests_total')).join('\n'))
+  assert.equal(metric(text, 'gateway_requests_total', { route: '(none)', method: 'GET', status: '4xx' }), none0 + 2)
+  assert.equal(metric(text, 'gateway_request_duration_seconds_bucket', { route: 'm', le: '+Inf' }), inf0 + N)
+  assert.equal(metric(text, 'gateway_request_duration_seconds_count', { route: 'm' }), inf0 + N)
+  assert.ok((metric(text, 'gateway_request_duration_seconds_sum', { route: 'm' }) ?? 0) > 0)
+  assert.ok(/^gateway_request_duration_seconds_bucket\{le="0\.001",route="m"\} \d+$/m.test(text), 'the smallest bucket is exposed')
+  assert.equal(metric(text, 'gateway_upstream_response_seconds_count', { upstream: 'a' }), count0 + N)
+  assert.equal(metric(text, 'gateway_errors_total', { code: 'GW_ROUTE_NOT_FOUND' }), err0 + 2)
+  assert.equal(metric(text, 'gateway_requests_in_flight'), 0)
+  assert.equal(metric(text, 'gateway_upstream_node_inflight', { upstream: 'a', node: a.url }), 0)
+  assert.equal(metric(text, 'gateway_upstream_node_inflight', { upstream: 'slow', node: slow.url }), 0)
+  assert.equal(metric(text, 'gateway_upstream_node_available', { upstream: 'a', node: a.url }), 1)
+  assert.equal(metric(text, 'gateway_config_version'), 1)
+  assert.ok(text.includes('process_cpu_user_seconds_total'), 'default process metrics are collected')
+
+  // Two requests held by the slow upstream: both gauges read 2.
+  const pending = [get(gw.url + '/slow'), get(gw.url + '/slow')]
+  await until('two slow requests at the upstream', () => slow.inflight === 2)
+  const during = (await get(gw.adminUrl + '/metrics')).text
+  assert.equal(metric(during, 'gateway_requests_in_flight'), 2)
+  assert.equal(metric(during, 'gateway_upstream_node_inflight', { upstream: 'slow', node: slow.url }), 2)
+  assert.equal(metric(during, 'gateway_upstream_node_inflight', { upstream: 'a', node: a.url }), 0)
+  for (const r of [...held]) r()
+  const done = await Promise.all(pending)
+  assert.deepEqual(done.map((d) => [d.status, d.text]), [[200, 'slow-done'], [200, 'slow-done']])
+  const afterText = (await get(gw.adminUrl + '/metrics')).text
+  assert.equal(metric(afterText, 'gateway_requests_in_flight'), 0)
+  assert.equal(metric(afterText, 'gateway_upstream_node_inflight', { upstream: 'slow', node: slow.url }), 0)
+  assert.equal(metric(afterText, 'gateway_requests_total', { route: 'slow', method: 'GET', status: '2xx' }), 2)
+})
+
+test('/admin/config, /admin/routes and /admin/upstreams describe the running config', async () => {
+  const cfg = JSON.parse((await get(gw.adminUrl + '/admin/config')).text) as Record<string, unknown>
+  assert.equal(cfg.version, 1)
+  assert.equal(cfg.routes, 3)
+  assert.equal(cfg.upstreams, 2)
+  assert.deepEqual(cfg.files, [gw.configFile])
+  assert.match(String(cfg.digest), /^[0-9a-f]{64}$/)
+  assert.equal(cfg.lastReload, null)
+
+  const routes = JSON.parse((await get(gw.adminUrl + '/admin/routes')).text) as Array<Record<string, unknown>>
+  assert.deepEqual(routes, [
+    {
+      id: 'm',
+      match: { paths: ['/m/*'], methods: ['GET'], hosts: [], headers: {}, query: {} },
+      priority: 0,
+      upstream: 'a',
+      rewrite: { stripPrefix: false },
+      websocket: false,
+      plugins: ['headers']
+    },
+    {
+      id: 'ws',
+      match: { paths: ['/ws'], methods: [], hosts: [], headers: {}, query: {} },
+      priority: 5,
+      upstream: 'a',
+      rewrite: { stripPrefix: false },
+      websocket: true,
+      plugins: []
+    },
+    {
+      id: 'slow',
+      match: { paths: ['/slow'], methods: [], hosts: [], headers: {}, query: {} },
+      priority: 0,
+      upstream: 'slow',
+      rewrite: { stripPrefix: false },
+      websocket: false,
+      plugins: []
+    }
+  ])
+
+  const before = a.requests.length
+  for (let i = 0; i < 3; i++) await get(gw.url + '/m/x')
+  const ups = JSON.parse((await get(gw.adminUrl + '/admin/upstreams')).text) as Array<{ name: string; balancer: string; nodes: Array<Record<string, unknown>> }>
+  assert.deepEqual(ups.map((u) => [u.name, u.balancer, u.nodes.length]), [['a', 'least-conn', 1], ['slow', 'roundrobin', 1]])
+  const node = ups[0]!.nodes[0]!
+  assert.equal(node.url, a.url)
+  assert.equal(node.weight, 2)
+  assert.equal(node.zone, 'z1')
+  assert.equal(node.available, true)
+  assert.equal(node.inflight, 0)
+  assert.equal(node.requests, a.requests.length, 'node request counter matches what the upstream saw')
+  assert.ok(a.requests.length >= before + 3)
+  assert.equal(node.failures, 0)
+  assert.equal(node.lastError, null)
+  const pool = node.pool as Record<string, number>
+  assert.equal(pool.running, 0)
+  assert.equal(pool.pending, 0)
+  assert.ok(pool.connected >= 1, 'a keep-alive connection stays open')
+  assert.equal(ups[1]!.nodes[0]!.zone, null)
+})
+
+test('/readyz answers 503 "draining" while a stop waits for an in-flight request', async (t) => {
+  const slow2 = await startUpstream({ handler: (_req, res) => { setTimeout(() => res.end('late'), 700) } })
+  const g = await startTestGateway({
+    upstreams: { s: { nodes: [{ url: slow2.url }] } },
+    routes: [{ id: 's', match: { paths: ['/s'] }, upstream: 's' }]
+  })
+  t.after(async () => { await slow2.close() })
+  assert.equal((await get(g.adminUrl + '/readyz')).status, 200)
+  const inflight = get(g.url + '/s')
+  await until('the request reached the upstream', () => slow2.inflight === 1)
+  const stopping = g.stop()
+  const r = await get(g.adminUrl + '/readyz')
+  assert.equal(r.status, 503)
+  assert.deepEqual(JSON.parse(r.text), { status: 'draining' })
+  assert.equal((await get(g.adminUrl + '/healthz')).status, 200, 'liveness stays up while draining')
+  const res = await inflight
+  assert.equal(res.status, 200)
+  assert.equal(res.text, 'late')
+  assert.equal(res.headers.connection, 'close', 'a response finished during drain closes its connection')
+  await stopping
+  await assert.rejects(get(g.adminUrl + '/readyz'), /ECONNREFUSED/)
+})
+
+test('admin.token: /admin/* and /metrics need the bearer token; health endpoints stay open', async (t) => {
+  const g = await startTestGateway({
+    admin: { host: '127.0.0.1', port: 0, token: 'secret' },
+    upstreams: { a: { nodes: [{ url: a.url }] } },
+    routes: [{ id: 'r', match: { paths: ['/r'] }, upstream: 'a' }]
+  })
+  t.after(async () => { await g.stop() })
+
+  for (const path of ['/admin/config', '/admin/routes', '/admin/upstreams', '/metrics']) {
+    const wrong: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: 'secret' }, { authorization: 'Bearer secret2' }, { authorization: 'Basic c2VjcmV0' }]
+    for (const headers of wrong) {
+      const r = await get(g.adminUrl + path, headers)
+      assert.equal(r.status, 401, `${path} with ${JSON.stringify(headers)}`)
+      assert.equal(r.headers['www-authenticate'], 'Bearer')
+      assert.deepEqual(JSON.parse(r.text), { error: { status: 401, code: 'GW_ADMIN_UNAUTHORIZED', message: 'Missing or wrong admin bearer token', requestId: null } })
+    }
+    const ok = await get(g.adminUrl + path, { authorization: 'Bearer secret' })
+    assert.equal(ok.status, 200, path)
+  }
+  // Path variants must not slip past the check.
+  for (const path of ['/admin/config?x=1', '//admin/config', '/metrics/', '/healthz/../admin/config', '/HEALTHZ']) {
+    const r = await get(g.adminUrl + path)
+    assert.ok(r.status === 401, `${path} answered ${r.status} without a token`)
+  }
+  const reload = await request(g.adminUrl + '/admin/reload', { method: 'POST' })
+  assert.equal(reload.statusCode, 401)
+  await reload.body.text()
+  assert.equal(g.logs.filter((l) => l.msg === 'config reloaded').length, 0, 'the refused reload call did nothing')
+  const reloadOk = await request(g.adminUrl + '/admin/reload', { method: 'POST', headers: { authorization: 'Bearer secret' } })
+  assert.equal(reloadOk.statusCode, 200)
+  assert.equal((await reloadOk.body.json() as { result: string }).result, 'unchanged')
+
+  assert.equal((await get(g.adminUrl + '/healthz')).status, 200)
+  assert.equal((await get(g.adminUrl + '/readyz')).status, 200)
+  // The data plane is not behind the admin token.
+  assert.equal((await get(g.url + '/r')).status, 200)
+})

@@ -1,0 +1,220 @@
+// The `gateway` CLI as a real child process: validate, refusing to start on a
+// bad config, and a graceful SIGTERM drain with requests in flight.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startUpstream } from '../helpers/upstream.js'
+import { startGatewayProcess, GATEWAY_CLI } from '../helpers/gateway-process.js'
+import { freePort } from '../helpers/free-port.js'
+
+function tempDir (t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-life-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Runs the CLI to completion. */
+function runCli (args: string[], cwd: string, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [GATEWAY_CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+    p.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`cli ${args.join(' ')} did not exit in ${timeoutMs} ms\n${stdout}\n${stderr}`)) }, timeoutMs)
+    p.on('error', reject)
+    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
+function yamlConfig (listenPort: number, adminPort: number, upstreamUrl: string, nodeKey = 'weight'): string {
+  return [
+    `listen: { host: 127.0.0.1, port: ${listenPort} }`,
+    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    'upstreams:',
+    '  a:',
+    '    nodes:',
+    `      - url: ${upstreamUrl}`,
+    `        ${nodeKey}: 3`,
+    'routes:',
+    '  - id: r',
+    '    match: { paths: [/r/*] }',
+    '    upstream: a',
+    ''
+  ].join('\n')
+}
+
+function connectOutcome (port: number): Promise<'connected' | 'refused' | string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.once('connect', () => { s.destroy(); resolve('connected') })
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : String(err.code)))
+  })
+}
+
+interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
+
+function httpGet (port: number, p: string, agent: http.Agent | false = false): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    }).on('error', reject)
+  })
+}
+
+test('gateway validate: exit 0 with an OK line on a good config, 1 with file:line:col lines for a typo', async (t) => {
+  const dir = tempDir(t)
+  fs.writeFileSync(path.join(dir, 'good.yaml'), yamlConfig(18080, 18081, 'http://127.0.0.1:9'))
+  fs.writeFileSync(path.join(dir, 'bad.yaml'), yamlConfig(18080, 18081, 'http://127.0.0.1:9', 'weigth'))
+
+  const good = await runCli(['validate', 'good.yaml'], dir)
+  assert.equal(good.code, 0, good.stderr)
+  assert.equal(good.stdout, 'good.yaml: OK (1 routes, 1 upstreams, 1 files)\n')
+  assert.equal(good.stderr, '')
+
+  const bad = await runCli(['validate', 'bad.yaml'], dir)
+  assert.equal(bad.code, 1)
+  assert.equal(bad.stdout, '')
+  assert.deepEqual(bad.stderr.trimEnd().split('\n'), [
+    'bad.yaml:7:9: upstreams.a.nodes[0]: unknown key "weigth" (did you mean "weight"?)',
+    'bad.yaml: 1 error(s); config is NOT valid'
+  ])
+
+  // --config form, a missing file, and no file at all.
+  assert.equal((await runCli(['validate', '--config', 'good.yaml'], dir)).code, 0)
+  const missing = await runCli(['validate', 'nope.yaml'], dir)
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /cannot read config file .*nope\.yaml.*no such file/)
+  assert.equal((await runCli(['validate'], dir)).code, 2)
+})
+
+test('gateway start on an invalid config exits 1 with the errors and never listens', async (t) => {
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  fs.writeFileSync(path.join(dir, 'bad.yaml'), yamlConfig(listen, admin, 'http://127.0.0.1:9', 'weigth'))
+  const p = spawn(process.execPath, [GATEWAY_CLI, 'start', '--config', 'bad.yaml'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  p.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
+  p.stderr.setEncoding('utf8').on('data', (s: string) => { out += s })
+  let exited = false
+  const code = new Promise<number | null>((resolve) => p.on('close', (c) => { exited = true; resolve(c) }))
+  // While it runs (and after), neither port ever accepts a connection.
+  let probes = 0
+  while (!exited) {
+    assert.equal(await connectOutcome(listen), 'refused')
+    assert.equal(await connectOutcome(admin), 'refused')
+    probes++
+    await sleep(20)
+  }
+  assert.equal(await code, 1)
+  t.diagnostic(`${probes} probe rounds while the process ran`)
+  assert.match(out, /bad\.yaml:7:9: upstreams\.a\.nodes\[0\]: unknown key "weigth"/)
+  assert.match(out, /gateway not started: config is not valid/)
+  assert.doesNotMatch(out, /gateway started/)
+  assert.equal(await connectOutcome(listen), 'refused')
+})
+
+test('SIGTERM drains: 10 in-flight requests all get 200 with connection: close, new connections are refused, exit 0', { timeout: 60_000 }, async (t) => {
+  // The upstream holds every request for at least 500 ms and until the test releases it,
+  // so the checks made during the drain cannot race the responses.
+  let release!: () => void
+  const released = new Promise<void>((resolve) => { release = resolve })
+  const up = await startUpstream({
+    name: 'slow',
+    handler: (req, res) => {
+      if (req.url === '/r/warm') { res.end('warm'); return }
+      const t0 = Date.now()
+      void released.then(() => setTimeout(() => res.end('done'), Math.max(0, 500 - (Date.now() - t0))))
+    }
+  })
+  t.after(async () => { release(); await up.close() })
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  fs.writeFileSync(file, yamlConfig(listen, admin, up.url))
+  const gp = await startGatewayProcess(file)
+  t.after(async () => { await gp.stop('SIGKILL') })
+
+  // Before the signal: keep-alive answers, and one idle keep-alive connection left open.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  const warm = await httpGet(listen, '/r/warm', agent)
+  assert.equal(warm.status, 200)
+  assert.equal(warm.body, 'warm')
+  assert.equal(warm.headers.connection, 'keep-alive')
+  const idleSocket = Object.values(agent.freeSockets)[0]?.[0]
+  assert.ok(idleSocket, 'an idle keep-alive socket to the gateway')
+  const idleClosed = new Promise<void>((resolve) => idleSocket.once('close', () => resolve()))
+
+  const requests = Array.from({ length: 10 }, (_, i) => httpGet(listen, `/r/${i}`))
+  const started = Date.now()
+  while (up.inflight < 10) {
+    if (Date.now() - started > 10_000) throw new Error(`only ${up.inflight} requests reached the upstream`)
+    await sleep(10)
+  }
+
+  const exit = gp.stop('SIGTERM')
+  // New connections are refused once the signal is handled (the listener is closed first).
+  const deadline = Date.now() + 5000
+  let outcome = await connectOutcome(listen)
+  while (outcome !== 'refused' && Date.now() < deadline) {
+    await sleep(10)
+    outcome = await connectOutcome(listen)
+  }
+  assert.equal(outcome, 'refused', 'a new connection after SIGTERM is refused')
+  await Promise.race([idleClosed, sleep(3000).then(() => { throw new Error('idle keep-alive connection not closed by the drain') })])
+  // Admin is still up while draining: not ready.
+  const ready = await fetch(`http://127.0.0.1:${admin}/readyz`)
+  assert.equal(ready.status, 503)
+  assert.deepEqual(await ready.json(), { status: 'draining' })
+  assert.equal(up.inflight, 10, 'in-flight requests are still running')
+
+  release()
+  const answers = await Promise.all(requests)
+  assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200))
+  assert.deepEqual(answers.map((a) => a.body), Array(10).fill('done'))
+  assert.deepEqual(answers.map((a) => a.headers.connection), Array(10).fill('close'))
+  assert.equal(await exit, 0)
+  const logs = gp.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.ok(logs.some((l) => l.msg === 'stopping: draining in-flight requests' && l.signal === 'SIGTERM'))
+  const stopped = logs.find((l) => l.msg === 'gateway stopped')
+  assert.ok(stopped, gp.output.join('\n'))
+  assert.equal(stopped.timedOut, false)
+  assert.equal(logs.filter((l) => l.msg === 'access').length, 11, 'every request was logged')
+  assert.equal(await connectOutcome(admin), 'refused')
+})
+
+test('SIGTERM past server.drainTimeout: the process still exits 0 and cuts what is left', { timeout: 60_000 }, async (t) => {
+  const up = await startUpstream({ name: 'hang', handler: () => { /* never answers */ } })
+  t.after(async () => { await up.close() })
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  fs.writeFileSync(file, yamlConfig(listen, admin, up.url) + 'server: { drainTimeout: 300ms }\n')
+  const gp = await startGatewayProcess(file)
+  t.after(async () => { await gp.stop('SIGKILL') })
+  const pending = httpGet(listen, '/r/hang').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code ?? err.message)
+  const started = Date.now()
+  while (up.inflight < 1) {
+    if (Date.now() - started > 10_000) throw new Error('request did not reach the upstream')
+    await sleep(10)
+  }
+  const t0 = Date.now()
+  assert.equal(await gp.stop('SIGTERM'), 0)
+  const took = Date.now() - t0
+  t.diagnostic(`exit ${took} ms after SIGTERM with drainTimeout 300ms`)
+  assert.equal(await pending, 'ECONNRESET', 'the request left at the deadline is cut')
+  const logs = gp.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  assert.ok(logs.some((l) => l.msg === 'drain timeout: closing remaining connections' && l.inflight === 1))
+  assert.equal(logs.find((l) => l.msg === 'gateway stopped')?.timedOut, true)
+})

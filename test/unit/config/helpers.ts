@@ -1,0 +1,52 @@
+// Temp-dir config trees for the config tests.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { formatIssues, loadConfig, type LoadResult } from '../../../gateway/config/load-config.js'
+
+const dirs: string[] = []
+
+/** Writes `files` (relative path -> text) into a fresh temp dir; returns the dir. */
+export function writeTree (files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-config-'))
+  dirs.push(dir)
+  for (const [name, text] of Object.entries(files)) {
+    const file = join(dir, name)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, text)
+  }
+  return dir
+}
+
+export function removeTrees (): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+}
+
+/** Loads `main.yaml` of a tree written from `files`. */
+export function load (files: Record<string, string>, env: NodeJS.ProcessEnv = {}): { dir: string; result: LoadResult } {
+  const dir = writeTree(files)
+  return { dir, result: loadConfig(join(dir, 'main.yaml'), env) }
+}
+
+/** The formatted issue lines (files relative to the tree), or ['OK'] when the config loaded. */
+export function issueLines (files: Record<string, string>, env: NodeJS.ProcessEnv = {}): string[] {
+  const { dir, result } = load(files, env)
+  if (result.ok) return ['OK']
+  return formatIssues(result.issues, dir).split('\n')
+}
+
+/** Text from lines (keeps YAML in tests readable and indentation exact). */
+export function y (...lines: string[]): string {
+  return lines.join('\n') + '\n'
+}
+
+export const fixturesDir = fileURLToPath(new URL('../../../../test/fixtures/config/', import.meta.url))
+
+/** A valid upstream section, for cases that are about something else. */
+export const UPSTREAM = y(
+  'upstreams:',
+  '  users:',
+  '    nodes:',
+  '      - url: http://127.0.0.1:3000'
+)

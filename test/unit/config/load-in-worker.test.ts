@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { loadConfig } from '../../../gateway/config/load-config.js'
+import { loadConfigInWorker, stopConfigWorker } from '../../../gateway/config/load-in-worker.js'
+import { fixturesDir, removeTrees, UPSTREAM, writeTree, y } from './helpers.js'
+
+after(async () => {
+  removeTrees()
+  await stopConfigWorker()
+})
+
+describe('loadConfigInWorker', () => {
+  it('returns what loadConfig returns', async () => {
+    const main = join(fixturesDir, 'example', 'gateway.yaml')
+    const inWorker = await loadConfigInWorker(main, {})
+    assert.deepEqual(inWorker, loadConfig(main, {}))
+    assert.ok(inWorker.ok)
+  })
+
+  it('passes the environment of each call', async () => {
+    const dir = writeTree({ 'main.yaml': y('listen: {port: "${PORT}"}') })
+    const a = await loadConfigInWorker(join(dir, 'main.yaml'), { PORT: '1234' })
+    const b = await loadConfigInWorker(join(dir, 'main.yaml'), { PORT: '4321' })
+    assert.ok(a.ok && b.ok)
+    assert.equal(a.config.listen.port, 1234)
+    assert.equal(b.config.listen.port, 4321)
+  })
+
+  it('reports issues with locations', async () => {
+    const dir = writeTree({ 'main.yaml': UPSTREAM + y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: nope') })
+    const r = await loadConfigInWorker(join(dir, 'main.yaml'), {})
+    assert.equal(r.ok, false)
+    if (r.ok) return
+    assert.deepEqual(r.issues, [{
+      location: { file: join(dir, 'main.yaml'), line: 8, column: 15 },
+      path: 'routes[0].upstream',
+      message: 'unknown upstream "nope"; defined: users'
+    }])
+  })
+
+  it('serialises concurrent requests and answers each in order', async () => {
+    const dirs = [1, 2, 3, 4, 5].map((port) => writeTree({ 'main.yaml': y(`listen: {port: ${port}}`) }))
+    const order: number[] = []
+    const results = await Promise.all(dirs.map(async (d, i) => {
+      const r = await loadConfigInWorker(join(d, 'main.yaml'), {})
+      order.push(i)
+      return r
+    }))
+    assert.deepEqual(results.map((r) => (r.ok ? r.config.listen.port : -1)), [1, 2, 3, 4, 5])
+    assert.deepEqual(order, [0, 1, 2, 3, 4])
+  })
+
+  it('keeps the event loop free while a large config loads', async () => {
+    let text = 'upstreams:\n  u: {nodes: [{url: "http://a:1"}]}\nroutes:\n'
+    for (let i = 0; i < 3000; i++) text += `  - {id: r${i}, match: {paths: ["/r/${i}"]}, upstream: u}\n`
+    const dir = writeTree({ 'main.yaml': text })
+    let ticks = 0
+    const timer = setInterval(() => { ticks++ }, 5)
+    const started = performance.now()
+    const r = await loadConfigInWorker(join(dir, 'main.yaml'), {})
+    const elapsed = performance.now() - started
+    clearInterval(timer)
+    assert.ok(r.ok)
+    // The main thread kept running timers during the load (not blocked for its whole duration).
+    if (elapsed > 100) assert.ok(ticks >= 3, `only ${ticks} timer ticks in ${elapsed.toFixed(0)} ms`)
+  })
+
+  it('starts a new worker after stopConfigWorker', async () => {
+    await stopConfigWorker()
+    const dir = writeTree({ 'main.yaml': '' })
+    const r = await loadConfigInWorker(join(dir, 'main.yaml'), {})
+    assert.ok(r.ok)
+  })
+})
