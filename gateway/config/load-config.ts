@@ -101,7 +101,7 @@ function sortedCopy<T> (value: T): T {
   return out as T
 }
 
-interface IncludeTarget { file: string; at: SourceLocation | undefined; entry: string }
+interface IncludeTarget { file: string; at: SourceLocation | undefined; index: number }
 
 class Loader {
   private readonly issues: ConfigIssue[] = []
@@ -149,7 +149,7 @@ class Loader {
     return { ok: false, issues, files: this.files }
   }
 
-  private read (file: string, at: SourceLocation | undefined, what: string): string | undefined {
+  private read (file: string, at: SourceLocation | undefined, what: string, path: PathSegment[] = []): string | undefined {
     try {
       const text = readFileSync(file, 'utf8')
       this.files.push(file)
@@ -157,7 +157,7 @@ class Loader {
     } catch (err) {
       const e = err as NodeJS.ErrnoException
       const reason = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message
-      this.issue(at, [], `cannot read ${what} ${JSON.stringify(file)}: ${reason}`)
+      this.issue(at, path, `cannot read ${what} ${JSON.stringify(file)}: ${reason}`)
       return undefined
     }
   }
@@ -207,10 +207,11 @@ class Loader {
     this.mergeFrom(top, main.src, routes, routesRef, upstreams, upstreamsRef)
     for (const target of this.includeTargets(root)) {
       if (this.files.includes(target.file)) {
-        this.issue(target.at, [], `${JSON.stringify(target.entry)}: ${displayFile(target.file, this.mainDir)} is already loaded (included twice, or the main file)`)
+        this.issue(target.at, ['include', target.index],
+          `${displayFile(target.file, this.mainDir)} is already loaded (included twice, or the main file)`)
         continue
       }
-      const inc = this.read(target.file, target.at, 'included file')
+      const inc = this.read(target.file, target.at, 'included file', ['include', target.index])
       if (inc === undefined) continue
       const parsed = parseYaml(target.file, inc, this.sm, this.issues)
       if (parsed.value === undefined || parsed.value === null) continue
@@ -300,7 +301,7 @@ class Loader {
         continue
       }
       if (stat.isDirectory()) {
-        this.files.push(path)
+        if (!this.files.includes(path)) this.files.push(path)
         let names: string[]
         try {
           names = readdirSync(path)
@@ -316,10 +317,10 @@ class Loader {
           } catch {
             continue
           }
-          targets.push({ file, at, entry })
+          targets.push({ file, at, index: i })
         }
       } else {
-        targets.push({ file: path, at, entry })
+        targets.push({ file: path, at, index: i })
       }
     }
     return targets
@@ -447,7 +448,8 @@ class Loader {
         requestTimeout: server.requestTimeout,
         keepAliveTimeout: server.keepAliveTimeout,
         drainTimeout: server.drainTimeout,
-        maxHeaderSize: server.maxHeaderSize
+        maxHeaderSize: server.maxHeaderSize,
+        maxUriLength: server.maxUriLength
       },
       accessLog: { enabled: accessLog.enabled },
       upstreams,

@@ -50,7 +50,8 @@ export const serverSchema: Schema = {
     requestTimeout: duration(60_000),
     keepAliveTimeout: duration(72_000),
     drainTimeout: duration(30_000),
-    maxHeaderSize: size(16 * 1024)
+    maxHeaderSize: size(16 * 1024),
+    maxUriLength: size(8 * 1024)
   }
 }
 

@@ -95,6 +95,8 @@ export interface ServerConfig {
   drainTimeout: number
   /** Maximum bytes of request head (Node's maxHeaderSize) -> 431. */
   maxHeaderSize: number
+  /** Longest request target (path + query) accepted -> 414. */
+  maxUriLength: number
 }
 
 export interface GatewayConfig {

@@ -59,8 +59,28 @@ function createAjv (): Ajv {
 
 const ajv = createAjv()
 
-/** Validates (and fills defaults into, and normalises) the merged configuration. */
-export const validateConfig: ValidateFunction = ajv.compile(configSchema(builtinPlugins))
+function compileConfigSchema (): ValidateFunction {
+  try {
+    return ajv.compile(configSchema(builtinPlugins))
+  } catch (err) {
+    // Name the plugin whose options schema ajv refuses (a programming error, found at startup).
+    for (const [name, def] of builtinPlugins) {
+      try {
+        createAjv().compile(def.schema)
+      } catch (pluginErr) {
+        throw new Error(`plugin "${name}": invalid options schema: ${(pluginErr as Error).message}`)
+      }
+    }
+    throw err
+  }
+}
+
+/**
+ * Validates (and fills defaults into, and normalises) the merged configuration.
+ * Compiled once, at module load; each plugin's schema is compiled into it once,
+ * under `routes[].plugins.<name>`.
+ */
+export const validateConfig: ValidateFunction = compileConfigSchema()
 
 // ---------------------------------------------------------------------------
 // Messages

@@ -53,6 +53,7 @@ export class ProxyRuntime {
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
 
     const url = req.url ?? '/'
+    if (url.length > snap.config.server.maxUriLength) return this.replyError(ctx, coreReplies.URI_TOO_LONG)
     const q = url.indexOf('?')
     const path = normalizePath(q < 0 ? url : url.slice(0, q))
     if (path === null) return this.replyError(ctx, coreReplies.BAD_PATH)

@@ -36,7 +36,8 @@ describe('loadConfig: a good minimal config gets every default', () => {
         requestTimeout: 60000,
         keepAliveTimeout: 72000,
         drainTimeout: 30000,
-        maxHeaderSize: 16384
+        maxHeaderSize: 16384,
+        maxUriLength: 8192
       },
       accessLog: { enabled: true },
       upstreams: {
@@ -376,6 +377,25 @@ const cases: Case[] = [
     ]
   },
   {
+    name: 'a file included twice, or the main file included',
+    files: {
+      'main.yaml': y('include: [extra.yaml, ./extra.yaml, main.yaml]'),
+      'extra.yaml': ''
+    },
+    expected: [
+      'main.yaml:1:23: include[1]: extra.yaml is already loaded (included twice, or the main file)',
+      'main.yaml:1:37: include[2]: main.yaml is already loaded (included twice, or the main file)'
+    ]
+  },
+  {
+    name: 'upstream names',
+    files: { 'main.yaml': y('upstreams:', '  "bad name": {nodes: [{url: "http://a:1"}]}', '  users.v2: {nodes: [{url: "http://a:1", weight: x}]}') },
+    expected: [
+      'main.yaml:2:3: upstreams: invalid key "bad name": must be letters, digits, ".", "_", ":" or "-"',
+      'main.yaml:3:50: upstreams["users.v2"].nodes[0].weight: must be an integer, got string "x"'
+    ]
+  },
+  {
     name: 'included files may hold only upstreams and routes',
     files: {
       'main.yaml': y('include: [extra.yaml]'),
@@ -711,7 +731,8 @@ describe('loadConfig: accepted forms', () => {
       requestTimeout: 120000,
       keepAliveTimeout: 3600000,
       drainTimeout: 0,
-      maxHeaderSize: 8192
+      maxHeaderSize: 8192,
+      maxUriLength: 8192
     })
     assert.equal(config.routes[0]!.bodyLimit, 10 * 1024 * 1024)
     assert.deepEqual(config.upstreams.users!.timeouts, { connect: 250, header: 60000, idle: 90000 })
