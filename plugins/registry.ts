@@ -1,9 +1,10 @@
 // Every plugin the gateway ships, by name. Phase order is by priority (higher first),
 // fixed here once so routes only need to say which plugins they use.
 import type { PluginDefinition } from './types.js'
+import { corsPlugin } from './cors/index.js'
 import { headersPlugin } from './headers/index.js'
 
-const all: PluginDefinition[] = [headersPlugin]
+const all: PluginDefinition[] = [corsPlugin, headersPlugin]
 
 export const builtinPlugins: ReadonlyMap<string, PluginDefinition> = new Map(all.map((p) => [p.name, p]))
 
