@@ -34,6 +34,8 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
   const app = Fastify({
     loggerInstance: logger,
     disableRequestLogging: true,
+    // No per-request child logger: the access log is ours, and request.log is never used.
+    childLoggerFactory: (parent) => parent,
     return503OnClosing: false,
     exposeHeadRoutes: false,
     requestTimeout: server.requestTimeout,

@@ -59,7 +59,7 @@ export class Gateway {
       onSwap: (next) => this.#onSwap(next)
     })
     this.runtime = new ProxyRuntime(this.reloader, this.metrics, this.accessLog, logger)
-    this.metrics.watchSnapshot(() => this.reloader.current)
+    this.metrics.watch(() => this.reloader.current, () => this.runtime.inflight)
     this.metrics.configVersion.set(first.version)
     this.dataPlane = createDataPlane(first.config.server, this.runtime, logger)
     this.admin = createAdminServer(this)

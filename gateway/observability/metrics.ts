@@ -61,7 +61,6 @@ function histogramValues (name: string, labels: Record<string, string>, h: Laten
 
 export class GatewayMetrics {
   readonly registry = new Registry()
-  readonly inflight: Gauge
   readonly reloads: Counter<'result'>
   readonly configVersion: Gauge
   readonly #routes = new Map<string, RouteMetrics>()
@@ -69,11 +68,11 @@ export class GatewayMetrics {
   readonly #errors = new Map<string, number>()
   readonly #noRoute = new RouteMetrics(NO_ROUTE)
   #snapshot: (() => Snapshot) | undefined
+  #inflight: (() => number) | undefined
 
   constructor () {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.inflight = new Gauge({ name: 'gateway_requests_in_flight', help: 'Requests in flight', registers })
     this.reloads = new Counter({
       name: 'gateway_config_reloads_total',
       help: 'Config reload attempts by result (ok, failed, unchanged)',
@@ -124,14 +123,16 @@ export class GatewayMetrics {
       }
       return out
     }
+    custom('gateway_requests_in_flight', 'Requests in flight', 'gauge', () => [{ labels: {}, value: this.#inflight?.() ?? 0 }])
     custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
     custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected', 'gauge',
       perNode((u, i) => u.nodes[i]!.available ? 1 : 0))
   }
 
-  /** Lets scrape-time collectors read the snapshot in force. */
-  watchSnapshot (current: () => Snapshot): void {
+  /** Lets scrape-time collectors read the snapshot in force and the in-flight count. */
+  watch (current: () => Snapshot, inflight: () => number): void {
     this.#snapshot = current
+    this.#inflight = inflight
   }
 
   /** The (shared, reload-surviving) stats of one route id. */

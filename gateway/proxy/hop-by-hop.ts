@@ -13,7 +13,7 @@ const HOP_BY_HOP = new Set([
 
 /** Names listed in a Connection header, lower-cased ('' entries dropped). */
 function connectionTokens (value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined
   const joined = Array.isArray(value) ? value.join(',') : value
   let tokens: Set<string> | undefined
   for (const raw of joined.split(',')) {

@@ -44,7 +44,6 @@ export class ProxyRuntime {
     ctx.upgrade = upgrade
     snap.inflight++
     this.inflight++
-    this.metrics.inflight.inc()
     ;(res as TaggedResponse)[kCtx] = ctx
     res.on('close', onResponseClose)
 
@@ -284,7 +283,6 @@ export class ProxyRuntime {
     const status = ctx.res.headersSent ? ctx.res.statusCode : 0
     this.metrics.observeRequest(ctx, status, duration)
     this.accessLog.write(ctx, status, duration)
-    this.metrics.inflight.dec()
     ctx.snapshot.inflight--
     if (--this.inflight === 0 && this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters

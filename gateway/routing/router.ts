@@ -280,6 +280,18 @@ function extractParams(pattern: ParsedPattern, segs: string[]): Record<string, s
   return params
 }
 
+/** A lookup result; params are only extracted when someone reads them (rewrites, plugins). */
+class Hit<T> implements RouteHit<T> {
+  #params: Record<string, string> | undefined
+  constructor(readonly value: T, readonly parsed: ParsedPattern, readonly segs: string[]) {}
+  get pattern(): string {
+    return this.parsed.source
+  }
+  get params(): Record<string, string> {
+    return (this.#params ??= extractParams(this.parsed, this.segs))
+  }
+}
+
 function hasKeys(o: object | undefined): boolean {
   if (o === undefined || o === null) return false
   for (const _ in o) return true
@@ -432,7 +444,7 @@ export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
       if (anyHost !== null) visit(anyHost, 1, st)
       const best = st.best
       if (best === null) return undefined
-      return { value: best.entry.value, pattern: best.pattern.source, params: extractParams(best.pattern, st.segs) }
+      return new Hit(best.entry.value, best.pattern, st.segs)
     },
   }
 }
