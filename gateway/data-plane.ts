@@ -20,12 +20,29 @@ function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
       : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
         ? GatewayErrors.BODY_TOO_LARGE
         : GatewayErrors.BAD_REQUEST
-  if (socket.writable && (socket as Socket & { _httpMessage?: unknown })._httpMessage === undefined) {
+  // A parse error can come after the head was handed to the handler (an unknown
+  // Transfer-Encoding, a bad chunk size): a response then exists but has sent
+  // nothing yet, and the client must still get the 400 (as Node's default does).
+  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
+  if (socket.writable && (pending == null || pending.headersSent !== true)) {
     const body = envelopeBody(e.status, e.code, e.message, undefined)
     socket.end(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   socket.destroySoon()
+}
+
+function missingHost (res: http.ServerResponse): void {
+  const e = GatewayErrors.BAD_REQUEST
+  const requestId = randomUUID()
+  const body = envelopeBody(e.status, e.code, 'HTTP/1.1 request without a Host header', requestId)
+  res.writeHead(e.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId,
+    connection: 'close'
+  })
+  res.end(body)
 }
 
 export type DataPlane = ReturnType<typeof createDataPlane>
@@ -48,7 +65,8 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
         keepAliveTimeout: server.keepAliveTimeout,
         // Sweep for timed-out requests every second instead of Node's 30 s.
         connectionsCheckingInterval: 1000,
-        requireHostHeader: true
+        // Checked in the handler below, to answer with the envelope (Node's own 400 has an empty body).
+        requireHostHeader: false
       }, handler)
       return s
     },
@@ -69,7 +87,10 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     url: '*',
     handler (request, reply) {
       reply.hijack()
-      runtime.handle(request.raw, reply.raw)
+      const req = request.raw
+      // RFC 9112 3.2: an HTTP/1.1 request without Host gets 400.
+      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return missingHost(reply.raw)
+      runtime.handle(req, reply.raw)
     }
   })
   return app

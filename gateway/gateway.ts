@@ -76,7 +76,7 @@ export class Gateway {
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
     const metrics = new GatewayMetrics()
-    const { snapshot } = buildSnapshot({ config: loaded.config, digest: loaded.digest, files: loaded.files, version: 1 },
+    const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
       undefined, { registry, metrics, logger })
     const gw = new Gateway(snapshot, options, logger, registry, metrics)
     await gw.#listen()

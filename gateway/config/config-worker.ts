@@ -1,27 +1,59 @@
 // Worker-thread entry of load-in-worker.ts: runs loadConfig for each request
-// posted by the main thread and posts the LoadResult back.
+// posted by the main thread and posts the LoadResult back. A large route list
+// is sent in chunks, each only when the main thread asks for it: a port drains
+// every queued message in one go, so without this flow control a 10,000-route
+// config would still be deserialised in one long block of the event loop.
 import { parentPort } from 'node:worker_threads'
 import { loadConfig, type LoadResult } from './load-config.js'
+import type { RouteConfig } from './types.js'
 
-export interface ConfigWorkerRequest {
-  id: number
-  mainFile: string
-  env: Record<string, string | undefined>
-}
+export type ConfigWorkerRequest =
+  | { id: number; mainFile: string; env: Record<string, string | undefined> }
+  /** Flow control: the main thread asks for the next chunk once it has handled the previous one. */
+  | { id: number; next: true }
 
 export type ConfigWorkerResponse =
-  | { id: number; result: LoadResult }
+  | { id: number; result: LoadResult; pendingRoutes?: number }
+  | { id: number; routes: RouteConfig[] }
   | { id: number; error: string }
+
+/** Routes per message after the first. */
+export const ROUTE_CHUNK = 500
 
 const port = parentPort
 if (port === null) throw new Error('config-worker.js must be started as a worker thread (see load-in-worker.ts)')
 
+/** Chunks not yet sent, by request id. */
+const waiting = new Map<number, RouteConfig[][]>()
+
+function sendNext (id: number): void {
+  const chunks = waiting.get(id)
+  const chunk = chunks?.shift()
+  if (chunk === undefined) return
+  if (chunks!.length === 0) waiting.delete(id)
+  port!.postMessage({ id, routes: chunk } satisfies ConfigWorkerResponse)
+}
+
 port.on('message', (req: ConfigWorkerRequest) => {
-  let response: ConfigWorkerResponse
-  try {
-    response = { id: req.id, result: loadConfig(req.mainFile, req.env) }
-  } catch (err) {
-    response = { id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) }
+  if ('next' in req) {
+    sendNext(req.id)
+    return
   }
-  port.postMessage(response)
+  let result: LoadResult
+  try {
+    result = loadConfig(req.mainFile, req.env)
+  } catch (err) {
+    port.postMessage({ id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies ConfigWorkerResponse)
+    return
+  }
+  if (!result.ok || result.config.routes.length <= ROUTE_CHUNK) {
+    port.postMessage({ id: req.id, result } satisfies ConfigWorkerResponse)
+    return
+  }
+  const routes = result.config.routes
+  const head: LoadResult = { ...result, config: { ...result.config, routes: [] } }
+  const chunks: RouteConfig[][] = []
+  for (let i = 0; i < routes.length; i += ROUTE_CHUNK) chunks.push(routes.slice(i, i + ROUTE_CHUNK))
+  waiting.set(req.id, chunks)
+  port.postMessage({ id: req.id, result: head, pendingRoutes: routes.length } satisfies ConfigWorkerResponse)
 })

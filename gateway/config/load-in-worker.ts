@@ -15,6 +15,8 @@ import type { LoadResult } from './load-config.js'
 interface Pending {
   resolve: (r: LoadResult) => void
   reject: (e: Error) => void
+  /** A chunked result being assembled: the head, and how many routes are still to come. */
+  partial?: { result: Extract<LoadResult, { ok: true }>; missing: number }
 }
 
 let worker: Worker | undefined
@@ -33,6 +35,24 @@ function startWorker (): Worker {
   w.on('message', (msg: ConfigWorkerResponse) => {
     const p = pending.get(msg.id)
     if (p === undefined) return
+    if ('routes' in msg) {
+      const partial = p.partial!
+      partial.result.config.routes.push(...msg.routes)
+      partial.missing -= msg.routes.length
+      if (partial.missing > 0) {
+        // Ask for the next chunk on a later turn of the event loop, after requests had their turn.
+        setImmediate(() => w.postMessage({ id: msg.id, next: true } satisfies ConfigWorkerRequest))
+        return
+      }
+      pending.delete(msg.id)
+      p.resolve(partial.result)
+      return
+    }
+    if ('result' in msg && msg.pendingRoutes !== undefined && msg.result.ok) {
+      p.partial = { result: msg.result, missing: msg.pendingRoutes }
+      w.postMessage({ id: msg.id, next: true } satisfies ConfigWorkerRequest)
+      return
+    }
     pending.delete(msg.id)
     if ('error' in msg) p.reject(new Error(`config worker: loadConfig threw: ${msg.error}`))
     else p.resolve(msg.result)

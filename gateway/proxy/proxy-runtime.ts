@@ -150,6 +150,7 @@ export class ProxyRuntime {
   onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {
     if (ctx.closed) return false
     ctx.responseStarted = true
+    ctx.status = status
     ctx.resumeUpstream = resume
     ctx.upstreamTime = performance.now() - ctx.upstreamStart
     const headers = copyResponseHeaders(raw)
@@ -164,6 +165,7 @@ export class ProxyRuntime {
     this.releaseNode(ctx)
     ctx.responseStarted = true
     ctx.completed = true
+    ctx.status = status
     ctx.upstreamTime = performance.now() - ctx.upstreamStart
     completeUpgrade(ctx, status, raw, socket)
   }
@@ -221,6 +223,7 @@ export class ProxyRuntime {
     const headers: OutgoingHttpHeaders = { ...reply.headers, 'x-request-id': ctx.requestId }
     const body = reply.body ?? ''
     headers['content-length'] = Buffer.byteLength(body)
+    ctx.status = reply.status
     this.runResponsePhase(ctx, reply.status, headers)
     ctx.res.writeHead(reply.status, headers)
     ctx.res.end(body)
@@ -229,6 +232,7 @@ export class ProxyRuntime {
   replyError (ctx: RequestContext, e: ErrorReply): void {
     if (ctx.closed || ctx.res.headersSent) return
     ctx.errorCode = e.code
+    ctx.status = e.status
     const body = envelopeBody(e.status, e.code, e.message, ctx.requestId)
     const headers: OutgoingHttpHeaders = {
       ...e.headers,
@@ -280,7 +284,7 @@ export class ProxyRuntime {
       }
     }
     const duration = performance.now() - ctx.startTime
-    const status = ctx.res.headersSent ? ctx.res.statusCode : 0
+    const status = ctx.status
     this.metrics.observeRequest(ctx, status, duration)
     this.accessLog.write(ctx, status, duration)
     ctx.snapshot.inflight--

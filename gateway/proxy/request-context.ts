@@ -46,6 +46,8 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   bodyBytes = 0
 
   // --- outcome ---
+  /** Status sent to the client (101 for an upgrade); 0 when nothing was sent. */
+  status = 0
   /** Code of the gateway error answered, if any (GW_*). */
   errorCode: string | undefined = undefined
   responseStarted = false

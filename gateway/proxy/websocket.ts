@@ -24,6 +24,12 @@ export function attachWebSocketProxy (server: Server, runtime: ProxyRuntime): vo
     const res = new ServerResponse(req)
     res.assignSocket(socket as Socket)
     res.shouldKeepAlive = false
+    // This response is not driven by the HTTP server, so nothing closes the
+    // socket after a refusal (404, 400, 502...) the way the server does for
+    // `Connection: close` answers: without this the client socket stays open
+    // and the request counts as in flight (holding up a drain) until the
+    // client goes away. A completed upgrade detaches the socket and never ends `res`.
+    res.once('finish', () => { (socket as Socket).destroySoon() })
     runtime.handle(req, res, true)
   })
 }
@@ -36,6 +42,8 @@ export function completeUpgrade (ctx: RequestContext, statusCode: number, rawHea
     return
   }
   ctx.res.detachSocket(client)
+  // For the access log and metrics (the head below is written past `res`).
+  ctx.res.statusCode = statusCode
   let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`
   for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i]!.toString('latin1')}: ${rawHeaders[i + 1]!.toString('latin1')}\r\n`
   head += `x-request-id: ${ctx.requestId}\r\n\r\n`

@@ -20,7 +20,7 @@ export interface ReloadOutcome {
   /** Formatted `file:line:column: path: message` lines when the config was refused. */
   errors: string[]
   durationMs: number
-  /** Longest synchronous stretch spent on the event loop (compile + swap), ms. */
+  /** Wall time of compiling the new snapshot (done in slices between which requests are served), ms. */
   compileMs: number
   stats?: Record<string, unknown>
 }
@@ -39,6 +39,13 @@ export class Reloader {
   #running: Promise<ReloadOutcome> | undefined
   #queued: { promise: Promise<ReloadOutcome>; triggers: string[] } | undefined
   #draining = new Set<Snapshot>()
+  /**
+   * True from the first registry.obtain() of a build until its swap: the
+   * snapshot being built already holds NodeConnections that neither #current
+   * nor #draining list, so no retirement may run meanwhile (buildSnapshot
+   * yields to the event loop).
+   */
+  #building = false
   last: ReloadOutcome | undefined
 
   constructor (first: Snapshot, readonly deps: ReloaderDeps) {
@@ -85,16 +92,19 @@ export class Reloader {
     }
     const compileStart = performance.now()
     let built
+    this.#building = true
     try {
-      built = buildSnapshot({ config: loaded.config, digest: loaded.digest, files: loaded.files, version: prev.version + 1 },
+      built = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: prev.version + 1 },
         prev, { registry: this.deps.registry, metrics, logger })
     } catch (err) {
+      this.#building = false
       const msg = `config refused: ${(err as Error).message}`
       logger.error({ err, trigger }, msg)
       metrics.reloads.labels('failed').inc()
       return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: performance.now() - started, compileMs: performance.now() - compileStart })
     }
     this.#current = built.snapshot
+    this.#building = false
     const compileMs = performance.now() - compileStart
     this.deps.onSwap(built.snapshot, prev)
     metrics.reloads.labels('ok').inc()
@@ -113,7 +123,7 @@ export class Reloader {
   #retire (prev: Snapshot, plugins: PluginInstance[]): void {
     this.#draining.add(prev)
     const check = (): void => {
-      if (prev.inflight > 0) {
+      if (prev.inflight > 0 || this.#building) {
         setTimeout(check, 50).unref()
         return
       }

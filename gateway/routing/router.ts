@@ -362,10 +362,37 @@ function compilePattern(entry: RouteEntry<unknown>, source: string): ParsedPatte
 }
 
 /** Compiles a route table. Throws RouteCompileError for an invalid route. */
+/** Compiles the route table in one go. */
 export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
+  const steps = compileSteps(entries)
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+  }
+}
+
+/**
+ * Compiles the route table in slices, yielding to the event loop between them,
+ * so that building a 10,000-route table never stalls request handling for long.
+ */
+export async function compileRouterAsync<T>(entries: RouteEntry<T>[]): Promise<Router<T>> {
+  const steps = compileSteps(entries)
+  for (;;) {
+    const r = steps.next()
+    if (r.done === true) return r.value
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+/** Work items between two yields of compileSteps. */
+const SLICE = 2000
+
+function* compileSteps<T>(entries: RouteEntry<T>[]): Generator<void, Router<T>> {
   const leaves: Leaf<T>[] = []
   let order = 0
-  for (const entry of entries) {
+  for (let ei = 0; ei < entries.length; ei++) {
+    if (ei > 0 && ei % SLICE === 0) yield
+    const entry = entries[ei]!
     const { cond, count } = compileConditions(entry)
     const paths = entry.match.paths
     if (paths === undefined || paths.length === 0) {
@@ -398,12 +425,15 @@ export function compileRouter<T>(entries: RouteEntry<T>[]): Router<T> {
     }
   }
 
+  yield
   leaves.sort(compareLeaves)
+  yield
 
   const exactHosts = new Map<string, TrieNode<T>>()
   const wildcardHosts = new Map<string, TrieNode<T>>()
   let anyHost: TrieNode<T> | null = null
   for (let r = 0; r < leaves.length; r++) {
+    if (r > 0 && r % SLICE === 0) yield
     const leaf = leaves[r]!
     leaf.rank = r
     let root: TrieNode<T> | undefined

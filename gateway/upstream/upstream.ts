@@ -40,7 +40,8 @@ export class Upstream {
   readonly bodyTimeout: number
   readonly retries: number
 
-  constructor (readonly config: UpstreamConfig, registry: NodeConnectionRegistry) {
+  /** `key`: digest of the config, to tell on reload whether this upstream changed. */
+  constructor (readonly config: UpstreamConfig, readonly key: string, registry: NodeConnectionRegistry) {
     this.name = config.name
     this.nodes = config.nodes.map((n) => new UpstreamNode(registry.obtain({
       url: n.url,
