@@ -171,6 +171,39 @@ test('smooth weighted round robin sends 3:1 exactly', async () => {
   assert.deepEqual(seen, { a: 30, b: 10 })
 })
 
+test('consistent hashing on a header keeps each key on one node; least-conn and random spread load', async () => {
+  gw.rewrite({
+    ...baseConfig(),
+    upstreams: {
+      ...baseConfig().upstreams,
+      sticky: { balancer: 'chash', hashOn: 'header:x-user', nodes: [{ url: a.url }, { url: b.url }] },
+      lc: { balancer: 'least-conn', nodes: [{ url: a.url }, { url: b.url }] },
+      rnd: { balancer: 'random', nodes: [{ url: a.url }, { url: b.url }] }
+    },
+    routes: [...baseConfig().routes,
+      { id: 'sticky', match: { paths: ['/sticky'] }, upstream: 'sticky' },
+      { id: 'lc', match: { paths: ['/lc'] }, upstream: 'lc' },
+      { id: 'rnd', match: { paths: ['/rnd'] }, upstream: 'rnd' }]
+  })
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+  const owner = new Map<string, string>()
+  for (let round = 0; round < 3; round++) {
+    for (let u = 0; u < 40; u++) {
+      const echo = JSON.parse((await get('/sticky', { 'x-user': `user-${u}` })).text) as Echo
+      const prev = owner.get(`user-${u}`)
+      if (prev !== undefined) assert.equal(echo.upstream, prev, `user-${u} stays on ${prev}`)
+      owner.set(`user-${u}`, echo.upstream)
+    }
+  }
+  const perNode = [...owner.values()].reduce((m, n) => m.set(n, (m.get(n) ?? 0) + 1), new Map<string, number>())
+  assert.equal(perNode.size, 2, 'keys are spread over both nodes')
+  for (const path of ['/lc', '/rnd']) {
+    const seen = new Set<string>()
+    for (let i = 0; i < 60; i++) seen.add((JSON.parse((await get(path)).text) as Echo).upstream)
+    assert.deepEqual([...seen].sort(), ['a', 'b'], `${path} uses both nodes`)
+  }
+})
+
 test('upstream errors map to 504 (timeout) and 502 (refused, reset)', async () => {
   await restoreConfig()
   const t0 = Date.now()
