@@ -42,8 +42,6 @@ export function completeUpgrade (ctx: RequestContext, statusCode: number, rawHea
     return
   }
   ctx.res.detachSocket(client)
-  // For the access log and metrics (the head below is written past `res`).
-  ctx.res.statusCode = statusCode
   let head = `HTTP/1.1 ${statusCode} Switching Protocols\r\n`
   for (let i = 0; i < rawHeaders.length; i += 2) head += `${rawHeaders[i]!.toString('latin1')}: ${rawHeaders[i + 1]!.toString('latin1')}\r\n`
   head += `x-request-id: ${ctx.requestId}\r\n\r\n`

@@ -1,0 +1,193 @@
+// Hostile input, as exact bytes on a raw socket: request smuggling shapes,
+// oversized heads, bad tokens, missing Host, path traversal. The gateway must
+// answer with its JSON envelope, close the connection after a malformed
+// request, and never let such a request (or a smuggled one) reach an upstream.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+import { rawRequest, type RawResponse } from '../helpers/raw-http.js'
+
+let up: Upstream
+let gw: TestGateway
+
+before(async () => {
+  up = await startUpstream({ name: 'a' })
+  gw = await startTestGateway({
+    upstreams: {
+      a: { nodes: [{ url: up.url }] },
+      based: { nodes: [{ url: up.url + '/base' }] }
+    },
+    routes: [
+      { id: 'a', match: { paths: ['/a/*'] }, upstream: 'a' },
+      { id: 's', match: { paths: ['/s/*'] }, upstream: 'based', rewrite: { stripPrefix: true } }
+    ]
+  })
+})
+
+after(async () => {
+  await gw.stop()
+  await up.close()
+})
+
+interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }
+
+/** Asserts a gateway envelope with this status and code; returns it. */
+function assertEnvelope (r: RawResponse, status: number, code: string, what: string): Envelope {
+  assert.equal(r.status, status, `${what}: status\n${r.raw.slice(0, 400)}`)
+  assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', what)
+  const env = JSON.parse(r.body) as Envelope
+  assert.equal(env.error.status, status, what)
+  assert.equal(env.error.code, code, what)
+  assert.equal(typeof env.error.message, 'string')
+  assert.equal(Buffer.byteLength(r.body), Number(r.headers['content-length']), `${what}: content-length matches the body`)
+  return env
+}
+
+/** A malformed request: 400-class envelope, `connection: close`, the socket closed, nothing upstream. */
+async function assertRefused (bytes: string, status: number, code: string, what: string): Promise<void> {
+  const seen = up.requests.length
+  const r = await rawRequest(gw.gw.port, bytes, { timeoutMs: 3000 })
+  assertEnvelope(r, status, code, what)
+  assert.equal(r.headers.connection, 'close', `${what}: connection: close`)
+  assert.equal(r.closed, true, `${what}: the gateway closed the connection`)
+  assert.equal(r.raw.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${what}: exactly one response (no smuggled second one)`)
+  assert.equal(up.requests.length, seen, `${what}: the upstream never saw it: ${JSON.stringify(up.requests.slice(seen).map((q) => q.url))}`)
+}
+
+test('sanity: a well-formed request on the same raw path is proxied', async () => {
+  const r = await rawRequest(gw.gw.port, 'GET /a/ok HTTP/1.1\r\nHost: gw\r\n\r\n')
+  assert.equal(r.status, 200)
+  assert.equal((JSON.parse(r.body) as { url: string }).url, '/a/ok')
+  assert.equal(r.closed, false)
+})
+
+test('Content-Length together with Transfer-Encoding: 400, connection closed, nothing reaches the upstream', async () => {
+  const smuggled = 'GET /a/smuggled HTTP/1.1\r\nHost: gw\r\n\r\n'
+  await assertRefused(`POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    400, 'GW_BAD_REQUEST', 'CL.TE')
+  await assertRefused(`POST /a/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nContent-Length: 44\r\n\r\n0\r\n\r\n${smuggled}`,
+    400, 'GW_BAD_REQUEST', 'TE.CL')
+  await assertRefused(`POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`,
+    400, 'GW_BAD_REQUEST', 'CL + TE list')
+  assert.equal(up.requests.filter((q) => q.url === '/a/smuggled').length, 0)
+})
+
+test('duplicate conflicting Content-Length: 400, closed, nothing upstream', async () => {
+  await assertRefused('POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', 400, 'GW_BAD_REQUEST', 'CL 5 + CL 6')
+  await assertRefused('POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5, 6\r\n\r\nhello!', 400, 'GW_BAD_REQUEST', 'CL "5, 6"')
+  await assertRefused('POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: -1\r\n\r\n', 400, 'GW_BAD_REQUEST', 'CL -1')
+})
+
+test('a Transfer-Encoding that is not chunked, and a bad chunk size: 400 envelope (not a silent close)', async () => {
+  await assertRefused('POST /a/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip\r\n\r\n', 400, 'GW_BAD_REQUEST', 'TE gzip')
+  await assertRefused('POST /a/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', 400, 'GW_BAD_REQUEST', 'bad chunk size')
+})
+
+test('a 20 KB header: 431 envelope, closed', async () => {
+  await assertRefused(`GET /a/x HTTP/1.1\r\nHost: gw\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 431, 'GW_HEADERS_TOO_LARGE', '20 KB header')
+  // Many small headers adding up past the limit too.
+  const many = Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'v'.repeat(50)}\r\n`).join('')
+  await assertRefused(`GET /a/x HTTP/1.1\r\nHost: gw\r\n${many}\r\n`, 431, 'GW_HEADERS_TOO_LARGE', '400 headers of 50 bytes')
+})
+
+test('invalid method token and other malformed heads: 400 envelope, closed', async () => {
+  await assertRefused('G@T /a/x HTTP/1.1\r\nHost: gw\r\n\r\n', 400, 'GW_BAD_REQUEST', 'method G@T')
+  await assertRefused('GET\t/a/x HTTP/1.1\r\nHost: gw\r\n\r\n', 400, 'GW_BAD_REQUEST', 'tab after method')
+  await assertRefused('GET /a/x HTTP/1.1\r\nHost: gw\r\nX-Bad : y\r\n\r\n', 400, 'GW_BAD_REQUEST', 'space before colon')
+  await assertRefused('GET /a/x HTTP/1.1\r\nHost: gw\r\nX-A: y\r\n folded\r\n\r\n', 400, 'GW_BAD_REQUEST', 'obs-fold')
+  await assertRefused('GET /a/x HTTP/9.9\r\nHost: gw\r\n\r\n', 400, 'GW_BAD_REQUEST', 'HTTP/9.9')
+})
+
+test('HTTP/1.1 without Host: 400 envelope, closed, nothing upstream; HTTP/1.0 without Host is fine', async () => {
+  await assertRefused('GET /a/x HTTP/1.1\r\n\r\n', 400, 'GW_BAD_REQUEST', 'no Host')
+  await assertRefused('GET /a/x HTTP/1.1\r\nUser-Agent: t\r\n\r\n', 400, 'GW_BAD_REQUEST', 'no Host, other headers')
+  const r = await rawRequest(gw.gw.port, 'GET /a/x HTTP/1.0\r\n\r\n')
+  assert.equal(r.status, 200)
+})
+
+test('a malformed request after a good one on the same keep-alive connection still gets its 400 envelope', async () => {
+  const seen = up.requests.length
+  const got = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect(gw.gw.port, '127.0.0.1')
+    let data = ''
+    let sentBad = false
+    sock.setEncoding('latin1')
+    sock.on('connect', () => sock.write('GET /a/first HTTP/1.1\r\nHost: gw\r\n\r\n'))
+    sock.on('data', (s: string) => {
+      data += s
+      if (!sentBad && data.includes('"url":"/a/first"')) {
+        sentBad = true
+        sock.write('POST /a/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!')
+      }
+    })
+    sock.on('close', () => resolve(data))
+    sock.on('error', reject)
+    setTimeout(() => { sock.destroy(); reject(new Error(`no close in time; got: ${data}`)) }, 3000).unref()
+  })
+  const responses = got.split(/(?=HTTP\/1\.1 )/)
+  assert.equal(responses.length, 2, got)
+  assert.match(responses[0]!, /^HTTP\/1\.1 200 /)
+  assert.match(responses[1]!, /^HTTP\/1\.1 400 Bad Request\r\n/)
+  assert.match(responses[1]!, /\r\nconnection: close\r\n/)
+  assert.match(responses[1]!, /"code":"GW_BAD_REQUEST"/)
+  assert.equal(up.requests.length, seen + 1)
+})
+
+test('dot-segment traversal never reaches the upstream outside the routed prefix', async () => {
+  const seen = up.requests.length
+  const attempts = [
+    '/a/%2e%2e/%2e%2e/etc/passwd',
+    '/a/%2E%2E/%2E%2E/etc/passwd',
+    '/a/../../etc/passwd',
+    '/a/..%2f..%2fetc/passwd',
+    '/a/%2e%2e%2f%2e%2e%2fetc/passwd',
+    '/a/.%2e/.%2e/etc/passwd',
+    '/a/%2e./%2e./etc/passwd',
+    '/a/x/../../../etc/passwd',
+    '/a//..//..//etc/passwd',
+    '/s/%2e%2e/%2e%2e/etc/passwd',
+    '/s/x/%2e%2e/%2e%2e/%2e%2e/etc/passwd'
+  ]
+  for (const p of attempts) {
+    const r = await rawRequest(gw.gw.port, `GET ${p} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+    // Each one resolves to /etc/passwd: no route there.
+    assertEnvelope(r, 404, 'GW_ROUTE_NOT_FOUND', p)
+  }
+  assert.equal(up.requests.length, seen, `none reached the upstream: ${JSON.stringify(up.requests.slice(seen).map((q) => q.url))}`)
+
+  // Paths that stay inside the prefix are forwarded in canonical form, still inside it.
+  const inside: Array<[string, string]> = [
+    ['/a/x/%2e%2e/y', '/a/y'],
+    ['/a/%252e%252e/%252e%252e/etc', '/a/%252e%252e/%252e%252e/etc'], // double-encoded stays literal
+    ['/a/x/..;/..;/etc', '/a/x/..;/..;/etc'], // `..;` is not a dot-segment
+    ['/s/x/%2e%2e/y', '/base/y'],
+    ['/s/%2e%2e', '/base/'],
+    ['/a/%2e%2e', '/a/']
+  ]
+  for (const [p, expected] of inside) {
+    const r = await rawRequest(gw.gw.port, `GET ${p} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+    if (r.status === 404) {
+      assertEnvelope(r, 404, 'GW_ROUTE_NOT_FOUND', p)
+      continue
+    }
+    assert.equal(r.status, 200, `${p}: ${r.raw.slice(0, 300)}`)
+    assert.equal((JSON.parse(r.body) as { url: string }).url, expected, p)
+  }
+  for (const q of up.requests.slice(seen)) {
+    assert.ok(q.url.startsWith('/a/') || q.url.startsWith('/base/'), `upstream saw ${q.url} outside the routed prefix`)
+  }
+
+  // Backslashes and NUL are refused outright.
+  for (const p of ['/a/..%5c..%5cetc/passwd', '/a/..\\..\\etc', '/a/x%00.txt']) {
+    const r = await rawRequest(gw.gw.port, `GET ${p} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+    if (r.headers['content-type'] === 'application/json; charset=utf-8' && r.status === 400) {
+      const env = JSON.parse(r.body) as Envelope
+      assert.ok(env.error.code === 'GW_BAD_PATH' || env.error.code === 'GW_BAD_REQUEST', `${p}: ${env.error.code}`)
+    } else {
+      assert.fail(`${p}: expected a 400 envelope, got ${r.raw.slice(0, 200)}`)
+    }
+  }
+  for (const q of up.requests.slice(seen)) assert.ok(!q.url.includes('etc/passwd') || q.url.startsWith('/a/'), q.url)
+})
