@@ -32,19 +32,6 @@ function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroySoon()
 }
 
-function missingHost (res: http.ServerResponse): void {
-  const e = GatewayErrors.BAD_REQUEST
-  const requestId = randomUUID()
-  const body = envelopeBody(e.status, e.code, 'HTTP/1.1 request without a Host header', requestId)
-  res.writeHead(e.status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestId,
-    connection: 'close'
-  })
-  res.end(body)
-}
-
 export type DataPlane = ReturnType<typeof createDataPlane>
 
 export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, logger: Logger) {
@@ -65,7 +52,7 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
         keepAliveTimeout: server.keepAliveTimeout,
         // Sweep for timed-out requests every second instead of Node's 30 s.
         connectionsCheckingInterval: 1000,
-        // Checked in the handler below, to answer with the envelope (Node's own 400 has an empty body).
+        // Checked by ProxyRuntime.handle, to answer with the envelope (Node's own 400 has an empty body).
         requireHostHeader: false
       }, handler)
       return s
@@ -87,10 +74,7 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     url: '*',
     handler (request, reply) {
       reply.hijack()
-      const req = request.raw
-      // RFC 9112 3.2: an HTTP/1.1 request without Host gets 400.
-      if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return missingHost(reply.raw)
-      runtime.handle(req, reply.raw)
+      runtime.handle(request.raw, reply.raw)
     }
   })
   return app

@@ -51,6 +51,8 @@ export class ProxyRuntime {
     ctx.requestId = requestIdFor(req, ctx.peerTrusted)
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
 
+    // RFC 9112 3.2: an HTTP/1.1 request without Host gets 400.
+    if (req.headers.host === undefined && req.httpVersionMinor >= 1) return this.replyError(ctx, coreReplies.MISSING_HOST)
     const url = req.url ?? '/'
     if (url.length > snap.config.server.maxUriLength) return this.replyError(ctx, coreReplies.URI_TOO_LONG)
     const q = url.indexOf('?')
@@ -240,8 +242,9 @@ export class ProxyRuntime {
       'content-length': Buffer.byteLength(body),
       'x-request-id': ctx.requestId
     }
-    // An unread request body would otherwise be parsed as the next request.
-    if (ctx.hasBody && !ctx.req.complete) headers.connection = 'close'
+    // An unread request body would otherwise be parsed as the next request; and
+    // after a malformed request (400) the connection is not trusted any further.
+    if (e.status === 400 || (ctx.hasBody && !ctx.req.complete)) headers.connection = 'close'
     if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
     ctx.res.writeHead(e.status, headers)
     ctx.res.end(body)
