@@ -3,6 +3,10 @@
 // names. Stripping happens BEFORE the gateway adds its own headers, so a client
 // cannot use `Connection: x-forwarded-for` to remove what the gateway sets.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { util } from 'undici'
+
+// Lower-cased header name from undici's raw buffer; well-known names come from a lookup tree, not a string copy.
+const { headerNameToString } = util
 
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
@@ -43,7 +47,7 @@ export function copyResponseHeaders (raw: Buffer[]): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {}
   let listed: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase()
+    const name = headerNameToString(raw[i]!)
     const value = raw[i + 1]!.toString('latin1')
     if (name === 'connection') {
       listed = connectionTokens(value)
