@@ -27,7 +27,8 @@ export class AccessLog {
       upstreamMs: ctx.upstreamTime < 0 ? undefined : Math.round(ctx.upstreamTime * 1000) / 1000,
       clientIp: ctx.clientIp,
       error: ctx.errorCode,
-      aborted: ctx.completed || ctx.errorCode !== undefined ? undefined : !ctx.res.writableFinished
+      // The client went away, or the response was cut (upstream failed mid-body).
+      aborted: ctx.res.writableFinished || (ctx.upgrade && ctx.completed) ? undefined : true
     }, 'access')
   }
 }

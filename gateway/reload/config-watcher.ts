@@ -1,7 +1,8 @@
 // Watches the directories holding the config files (a directory watch survives
 // editors that save by renaming a temp file over the original) and calls back
 // once per burst of events: an editor's save or a `git pull` touching fifty
-// files gives one reload.
+// files gives one reload. Under continuous churn (a discovery feed rewriting a
+// file every 100 ms) a reload still happens at least every `maxWaitMs`.
 import { watch, type FSWatcher } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 
@@ -9,9 +10,11 @@ export class ConfigWatcher {
   #watchers = new Map<string, FSWatcher>()
   #files = new Set<string>()
   #timer: NodeJS.Timeout | undefined
+  /** When the first event of the current burst arrived (0: no burst pending). */
+  #burstStart = 0
   #closed = false
 
-  constructor (readonly onChange: () => void, readonly debounceMs = 200) {}
+  constructor (readonly onChange: () => void, readonly debounceMs = 200, readonly maxWaitMs = 1000) {}
 
   /** Watches exactly the directories of these files (call again after each reload). */
   setFiles (files: readonly string[]): void {
@@ -43,11 +46,15 @@ export class ConfigWatcher {
       if (!this.#files.has(file) && !isYaml) return
       if (basename(file).startsWith('.')) return
     }
+    const now = Date.now()
+    if (this.#burstStart === 0) this.#burstStart = now
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    const wait = Math.max(0, Math.min(this.debounceMs, this.#burstStart + this.maxWaitMs - now))
     this.#timer = setTimeout(() => {
       this.#timer = undefined
+      this.#burstStart = 0
       this.onChange()
-    }, this.debounceMs)
+    }, wait)
     this.#timer.unref()
   }
 
