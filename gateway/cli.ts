@@ -63,6 +63,11 @@ async function start (args: string[]): Promise<number> {
       process.stderr.write(err.errors.join('\n') + '\ngateway not started: config is not valid\n')
       return 1
     }
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number }
+    if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
+      process.stderr.write(`gateway not started: cannot listen on ${e.address ?? '?'}:${e.port ?? '?'} (${e.code})\n`)
+      return 1
+    }
     throw err
   }
   const stop = (signal: string): void => {

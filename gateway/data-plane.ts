@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { type FastifyReply } from 'fastify'
+import Fastify, { LogController, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ServerConfig } from './config/types.js'
 import { envelopeBody, GatewayErrors } from './errors.js'
-import type { ProxyRuntime } from './proxy/proxy-runtime.js'
+import { kExpectContinue, type ProxyRuntime } from './proxy/proxy-runtime.js'
 
 /** Maps Node's client errors to the envelope: 431, 408, 413, else 400; always closes. */
 function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
@@ -37,7 +37,7 @@ export type DataPlane = ReturnType<typeof createDataPlane>
 export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, logger: Logger) {
   const app = Fastify({
     loggerInstance: logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // No per-request child logger: the access log is ours, and request.log is never used.
     childLoggerFactory: (parent) => parent,
     return503OnClosing: false,
@@ -55,6 +55,12 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
         // Checked by ProxyRuntime.handle, to answer with the envelope (Node's own 400 has an empty body).
         requireHostHeader: false
       }, handler)
+      // Without this listener Node answers `100 Continue` before we know whether the
+      // request will be refused (413, 404, a plugin): the runtime sends it when proxying.
+      s.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        (req as http.IncomingMessage & { [kExpectContinue]?: boolean })[kExpectContinue] = true
+        s.emit('request', req, res)
+      })
       return s
     },
     clientErrorHandler: clientErrorReply,

@@ -18,7 +18,6 @@ export const GatewayErrors = {
   UPSTREAM_RESET: { status: 502, code: 'GW_UPSTREAM_RESET', message: 'Upstream closed the connection before answering' },
   UPSTREAM_BAD_RESPONSE: { status: 502, code: 'GW_UPSTREAM_BAD_RESPONSE', message: 'Upstream sent an invalid response' },
   UPSTREAM_UNAVAILABLE: { status: 503, code: 'GW_UPSTREAM_UNAVAILABLE', message: 'No upstream node is available' },
-  SHUTTING_DOWN: { status: 503, code: 'GW_SHUTTING_DOWN', message: 'Gateway is shutting down' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_TIMEOUT', message: 'Upstream did not answer in time' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_CONNECT_TIMEOUT', message: 'Connecting to the upstream timed out' }
 } as const satisfies Record<string, Omit<ErrorReply, 'kind'>>

@@ -79,7 +79,15 @@ export class Gateway {
     const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
       undefined, { registry, metrics, logger })
     const gw = new Gateway(snapshot, options, logger, registry, metrics)
-    await gw.#listen()
+    try {
+      await gw.#listen()
+    } catch (err) {
+      // Leave nothing half-open (a data plane listening without its admin API).
+      gw.#watcher?.close()
+      process.off('SIGHUP', gw.#onHup)
+      await Promise.allSettled([gw.dataPlane.close(), gw.admin.close(), registry.closeAll()])
+      throw err
+    }
     return gw
   }
 

@@ -15,7 +15,8 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
   const app = Fastify({ logger: false })
 
   app.addHook('onRequest', async (request, reply) => {
-    if (request.url === '/healthz' || request.url === '/readyz') return
+    const path = request.url.split('?', 1)[0]
+    if (path === '/healthz' || path === '/readyz') return
     const token = gw.current.config.admin.token
     if (token === undefined) return
     const auth = request.headers.authorization ?? ''

@@ -7,8 +7,10 @@ import { BlockList, isIPv6 } from 'node:net'
 import type { Socket } from 'node:net'
 
 const kTrusted = Symbol('gateway.trustedPeer')
+const kPolicy = Symbol('gateway.trustPolicy')
 
-type TrustSocket = Socket & { [kTrusted]?: boolean }
+/** The verdict is cached on the socket with the policy that gave it: a reload that changes trustedProxies re-decides. */
+type TrustSocket = Socket & { [kTrusted]?: boolean; [kPolicy]?: TrustPolicy }
 
 export class TrustPolicy {
   readonly #list: BlockList | undefined
@@ -31,12 +33,14 @@ export class TrustPolicy {
     return this.#list.check(v4mapped, isIPv6(v4mapped) ? 'ipv6' : 'ipv4')
   }
 
-  /** Trust verdict for the request's TCP peer, cached per connection. */
+  /** Trust verdict for the request's TCP peer, cached per connection and policy. */
   peerTrusted (req: IncomingMessage): boolean {
     if (this.#list === undefined) return false
     const socket = req.socket as TrustSocket
-    let v = socket[kTrusted]
-    if (v === undefined) v = socket[kTrusted] = this.isTrusted(socket.remoteAddress ?? '')
+    if (socket[kPolicy] === this) return socket[kTrusted]!
+    const v = this.isTrusted(socket.remoteAddress ?? '')
+    socket[kPolicy] = this
+    socket[kTrusted] = v
     return v
   }
 

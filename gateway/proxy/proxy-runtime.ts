@@ -17,6 +17,8 @@ import type { Duplex, Readable } from 'node:stream'
 import { classifyUpstreamError, isRetryable } from './upstream-errors.js'
 
 const kCtx = Symbol('gateway.ctx')
+/** Set by the server on requests that arrived with `Expect: 100-continue`. */
+export const kExpectContinue = Symbol('gateway.expectContinue')
 type TaggedResponse = ServerResponse & { [kCtx]?: RequestContext }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
@@ -42,6 +44,7 @@ export class ProxyRuntime {
     const snap = this.snapshots.current
     const ctx = new RequestContext(req, res, snap, this, performance.now())
     ctx.upgrade = upgrade
+    if ((req as IncomingMessage & { [kExpectContinue]?: boolean })[kExpectContinue] === true) ctx.expectContinue = true
     snap.inflight++
     this.inflight++
     ;(res as TaggedResponse)[kCtx] = ctx
@@ -131,6 +134,12 @@ export class ProxyRuntime {
     ctx.upstream = upstream
     ctx.node = node
     ctx.attempt++
+    // `Expect: 100-continue`: the client is told to send its body only now that
+    // the request passed every check and is going upstream.
+    if (ctx.expectContinue) {
+      ctx.expectContinue = false
+      ctx.res.writeContinue()
+    }
     node.conn.inflight++
     node.conn.requests++
     ctx.upstreamStart = performance.now()
@@ -164,11 +173,11 @@ export class ProxyRuntime {
   }
 
   onUpstreamUpgrade (ctx: RequestContext, status: number, raw: Buffer[], socket: Duplex): void {
+    ctx.upstreamTime = performance.now() - ctx.upstreamStart
     this.releaseNode(ctx)
     ctx.responseStarted = true
     ctx.completed = true
     ctx.status = status
-    ctx.upstreamTime = performance.now() - ctx.upstreamStart
     completeUpgrade(ctx, status, raw, socket)
   }
 

@@ -40,6 +40,8 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   upstreamStart = 0
   upstreamTime = -1
   hasBody = false
+  /** The client sent `Expect: 100-continue` and waits for our 100 before sending its body. */
+  expectContinue = false
   /** A WebSocket upgrade request. */
   upgrade = false
   chunked = false

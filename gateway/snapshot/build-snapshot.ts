@@ -98,7 +98,9 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
     router,
     routes,
     upstreams,
-    trust: new TrustPolicy(config.server.trustedProxies),
+    trust: prev !== undefined && prev.config.server.trustedProxies.join() === config.server.trustedProxies.join()
+      ? prev.trust
+      : new TrustPolicy(config.server.trustedProxies),
     inflight: 0
   }
   return {

@@ -1,15 +1,20 @@
 // Compiles a route's `rewrite:` into the function that turns the normalised
 // request path into the path sent upstream. Done once per route per config.
 import type { RouteConfig } from '../config/types.js'
+import { normalizePath } from '../routing/normalize-path.js'
 import type { RouteHit } from '../routing/types.js'
 
 type ForwardPath = (path: string, hit: RouteHit<unknown>) => string
 
 const identity: ForwardPath = (path) => path
 
-/** Literal part of a prefix pattern: `/api/*` -> `/api`, `/*` -> ''. */
-function literalPrefix (pattern: string): string {
-  return pattern.endsWith('/*') ? pattern.slice(0, -2) : pattern
+/**
+ * Length of a prefix pattern's literal part in canonical form (what request
+ * paths are compared in): `/api/*` -> 4, `/%7Euser/*` -> 6 (`/~user`), `/*` -> 0.
+ */
+function canonicalPrefixLength (pattern: string): number {
+  const literal = pattern.endsWith('/*') ? pattern.slice(0, -2) : pattern
+  return literal === '' ? 0 : (normalizePath(literal) ?? literal).length
 }
 
 export function compileForwardPath (route: RouteConfig): ForwardPath {
@@ -17,8 +22,9 @@ export function compileForwardPath (route: RouteConfig): ForwardPath {
   if (path !== undefined) return compileTemplate(path)
   if (!stripPrefix && prefix === undefined) return identity
   const replacement = (prefix ?? '').replace(/\/+$/, '')
+  const prefixLength = new Map(route.match.paths.map((p) => [p, canonicalPrefixLength(p)]))
   return (reqPath, hit) => {
-    const rest = reqPath.slice(literalPrefix(hit.pattern).length)
+    const rest = reqPath.slice(prefixLength.get(hit.pattern) ?? 0)
     const out = replacement + rest
     return out === '' ? '/' : out.charCodeAt(0) === 47 ? out : '/' + out
   }

@@ -252,6 +252,7 @@ test('admin.token: /admin/* and /metrics need the bearer token; health endpoints
 
   assert.equal((await get(g.adminUrl + '/healthz')).status, 200)
   assert.equal((await get(g.adminUrl + '/readyz')).status, 200)
+  assert.equal((await get(g.adminUrl + '/healthz?probe=k8s')).status, 200, 'a probe query string does not make health need a token')
   // The data plane is not behind the admin token.
   assert.equal((await get(g.url + '/r')).status, 200)
 })

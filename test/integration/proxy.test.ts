@@ -10,6 +10,7 @@ import { request } from 'undici'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { freePort } from '../helpers/free-port.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 let a: Upstream
 let b: Upstream
@@ -147,6 +148,54 @@ test('strip-prefix, prefix and template rewrites shape the forwarded path', asyn
   assert.equal((JSON.parse((await get('/strip')).text) as Echo).url, '/')
   assert.equal((JSON.parse((await get('/old/x')).text) as Echo).url, '/new/x')
   assert.equal((JSON.parse((await get('/users/42')).text) as Echo).url, '/v2/accounts/42')
+})
+
+test('a rewrite on a pattern written with escapes cuts the canonical prefix', async () => {
+  gw.rewrite({ ...baseConfig(), routes: [...baseConfig().routes, { id: 'tilde', match: { paths: ['/%7Euser/*'] }, upstream: 'a', rewrite: { stripPrefix: true } }] })
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+  assert.equal((JSON.parse((await get('/~user/abc/def')).text) as Echo).url, '/abc/def')
+  assert.equal((JSON.parse((await get('/%7euser/abc')).text) as Echo).url, '/abc')
+  await restoreConfig()
+})
+
+test('Expect: 100-continue gets its 100 only when the request is proxied; a refused one never sees it', async () => {
+  const tooBig = await rawRequest(gw.gw.port,
+    'POST /echo/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 999999\r\nExpect: 100-continue\r\n\r\n')
+  assert.equal(tooBig.status, 413)
+  assert.ok(!tooBig.raw.includes('100 Continue'), tooBig.raw)
+
+  const ok = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+    const req = http.request(gw.url + '/echo/x', { method: 'POST', headers: { expect: '100-continue', 'content-length': 5 } })
+    let continued = false
+    req.on('continue', () => { continued = true; req.end('hello') })
+    req.on('response', (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve({ continued, status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+  })
+  assert.equal(ok.continued, true)
+  assert.equal(ok.status, 200)
+  assert.equal((JSON.parse(ok.body) as Echo).bodyLength, 5)
+})
+
+test('a reload that changes trustedProxies applies to connections already open', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const xffSeen = async (): Promise<string> => new Promise((resolve, reject) => {
+    http.get(gw.url + '/echo/trust', { agent, headers: { 'x-forwarded-for': '203.0.113.9' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => resolve((JSON.parse(body) as Echo).headers['x-forwarded-for']!))
+    }).on('error', reject)
+  })
+  try {
+    assert.equal(await xffSeen(), '127.0.0.1', 'untrusted peer: its X-Forwarded-For is replaced')
+    gw.rewrite({ ...baseConfig(), server: { ...baseConfig().server, trustedProxies: ['127.0.0.1'] } })
+    assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+    assert.equal(await xffSeen(), '203.0.113.9, 127.0.0.1', 'same connection, now trusted: the chain is extended')
+  } finally {
+    agent.destroy()
+    await restoreConfig()
+  }
 })
 
 test('encoded dot-segments are normalised before routing and forwarding', async () => {

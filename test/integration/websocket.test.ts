@@ -123,15 +123,18 @@ test('a websocket route proxies the upgrade; messages echo both ways; x-request-
   assert.equal(access.route, 'live')
 })
 
-// Known bug (reported): ProxyRuntime.finish() logs status 0 (metrics: status="0xx") for a
-// completed upgrade, because the 101 is written past the ServerResponse (headersSent stays false).
 test('a websocket session is logged and counted with status 101', async () => {
+  const opened = performance.now()
   const { ws, headers } = await open('/live/status')
+  const handshakeMs = performance.now() - opened
   ws.close()
   await until('the gateway finished the websocket request', () => gw.gw.runtime.inflight === 0)
   const access = gw.logs.find((l) => l.msg === 'access' && l.reqId === headers['x-request-id'])
   assert.ok(access)
   assert.equal(access.status, 101)
+  assert.equal(access.aborted, undefined, 'a completed session is not logged as aborted')
+  const upstreamMs = access.upstreamMs as number
+  assert.ok(upstreamMs >= 0 && upstreamMs <= handshakeMs, `upstreamMs ${upstreamMs} is the upstream handshake time (<= ${handshakeMs})`)
   const metrics = await (await fetch(gw.adminUrl + '/metrics')).text()
   assert.match(metrics, /^gateway_requests_total\{route="live",method="GET",status="1xx"\} \d+$/m)
 })
