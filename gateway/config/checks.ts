@@ -4,7 +4,7 @@
 // value's path like every other schema error.
 import { isIP } from 'node:net'
 import safeRegex from 'safe-regex2'
-import { hostPatternError, pathPatternError } from '../routing/pattern.js'
+import { hostPatternError, PARAM_NAME_RE, pathPatternError } from '../routing/pattern.js'
 
 export type Check = (value: string) => string | undefined
 
@@ -12,9 +12,13 @@ export type Check = (value: string) => string | undefined
 export const ID_RE = /^[A-Za-z0-9._:-]+$/
 /** RFC 9110 token: header names and methods. */
 export const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/
 const HOST_NAME_RE = /^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/
 const IPV6_LITERAL_RE = /^\[[0-9a-f:.]+\]$/
+
+/** Parameter names follow the router's rule (PARAM_NAME_RE, routing/pattern.ts). */
+function paramNameError (name: string): string {
+  return `invalid parameter ":${name}": a name is a letter or "_" followed by letters, digits or "_"`
+}
 
 /** `:name` segments of a path pattern or rewrite template, in order. */
 export function paramNames (pattern: string): string[] {
@@ -27,9 +31,7 @@ function checkPathPattern (value: string): string | undefined {
   if (!value.startsWith('/')) return 'must start with "/"'
   if (/[?#\s]/.test(value)) return 'must be a path only (no query string, fragment or spaces)'
   for (const seg of value.split('/')) {
-    if (seg.startsWith(':') && !PARAM_NAME_RE.test(seg.slice(1))) {
-      return `invalid parameter "${seg}": a name is a letter or "_" followed by letters, digits or "_"`
-    }
+    if (seg.startsWith(':') && !PARAM_NAME_RE.test(seg.slice(1))) return paramNameError(seg.slice(1))
   }
   const err = pathPatternError(value)
   // The router's own parser has the final word (it also canonicalises escapes).
@@ -97,7 +99,7 @@ function checkRewritePath (value: string): string | undefined {
   if (/[?#\s]/.test(value)) return 'must be a path only (no query string, fragment or spaces)'
   if (value.includes('*')) return '"*" is not allowed in a rewrite template (use rewrite.prefix to keep the rest of the path)'
   for (const name of paramNames(value)) {
-    if (!PARAM_NAME_RE.test(name)) return `invalid parameter ":${name}"`
+    if (!PARAM_NAME_RE.test(name)) return paramNameError(name)
   }
   return undefined
 }

@@ -202,6 +202,13 @@ class Loader {
       if (child !== undefined) rootChildren.set(k, child)
       if (k !== 'routes' && k !== 'upstreams') defineValue(root, k, top[k])
     }
+    // `routes` / `upstreams` of the root are always the merged containers, whose
+    // entries point into each file: without this, a main file with no such key
+    // (only `include:`) would hide them and every error in them would be put at
+    // the main file's first line.
+    for (const k of ['routes', 'upstreams']) {
+      if (!rootChildren.has(k)) rootChildren.set(k, { src: main.src, key: null, value: null })
+    }
     this.root = root
     this.sm.set(root, { src: main.src, node: topRef.node, children: rootChildren })
 
@@ -303,7 +310,8 @@ class Loader {
     if (!Array.isArray(list)) return [] // wrong type: reported by the schema
     const targets: IncludeTarget[] = []
     for (let i = 0; i < list.length; i++) {
-      this.substituteIn(list, i, ['include'])
+      // A failed ${VAR}: reported; the unsubstituted text is no path to look for.
+      if (!this.substituteIn(list, i, ['include'])) continue
       const entry = list[i]
       if (typeof entry !== 'string' || entry === '') continue // reported by the schema
       const at = this.at(['include', i])
@@ -343,16 +351,18 @@ class Loader {
 
   // -- ${VAR} ----------------------------------------------------------------
 
-  private substituteIn (container: Obj | unknown[], key: string | number, path: PathSegment[]): void {
+  /** Substitutes `${VAR}` in `container[key]`; false (and an issue) when that fails. */
+  private substituteIn (container: Obj | unknown[], key: string | number, path: PathSegment[]): boolean {
     const value = (container as Obj)[key]
-    if (typeof value !== 'string' || !value.includes('${')) return
+    if (typeof value !== 'string' || !value.includes('${')) return true
     const r = substitute(value, this.env)
     if (!r.ok) {
       this.issue(this.sm.locate(this.root, [...path, key]), [...path, key], r.message)
-      return
+      return false
     }
     ;(container as Obj)[key] = r.value
     if (r.whole) this.sm.markSubstituted(container, key)
+    return true
   }
 
   private substituteAll (value: unknown, path: PathSegment[]): void {

@@ -61,7 +61,7 @@ export interface UpstreamNodeConfig {
 }
 
 export interface UpstreamTimeouts {
-  /** ms to establish the TCP connection -> 502 when exceeded. */
+  /** ms to establish the TCP connection -> 504 GW_UPSTREAM_CONNECT_TIMEOUT when exceeded. */
   connect: number
   /** ms until the upstream's response headers arrive -> 504. */
   header: number

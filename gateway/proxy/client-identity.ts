@@ -38,7 +38,7 @@ export class TrustPolicy {
     if (this.#list === undefined) return false
     const socket = req.socket as TrustSocket
     if (socket[kPolicy] === this) return socket[kTrusted]!
-    const v = this.isTrusted(socket.remoteAddress ?? '')
+    const v = this.isTrusted(peerAddress(req))
     socket[kPolicy] = this
     socket[kTrusted] = v
     return v
@@ -49,7 +49,7 @@ export class TrustPolicy {
    * X-Forwarded-For entry that is not itself a trusted proxy.
    */
   clientIp (req: IncomingMessage, peerTrusted: boolean): string {
-    const peer = req.socket.remoteAddress ?? ''
+    const peer = peerAddress(req)
     if (!peerTrusted) return peer
     const xff = req.headers['x-forwarded-for']
     if (xff === undefined) return peer
@@ -60,6 +60,12 @@ export class TrustPolicy {
     }
     return peer
   }
+}
+
+/** The TCP peer's address; IPv4 clients of a dual-stack listener show as plain IPv4, not `::ffff:a.b.c.d`. */
+export function peerAddress (req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? ''
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/

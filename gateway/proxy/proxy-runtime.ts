@@ -10,7 +10,7 @@ import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
-import { requestIdFor } from './client-identity.js'
+import { peerAddress, requestIdFor } from './client-identity.js'
 import { RequestContext } from './request-context.js'
 import { completeUpgrade } from './websocket.js'
 import type { Duplex, Readable } from 'node:stream'
@@ -49,7 +49,16 @@ export class ProxyRuntime {
     this.inflight++
     ;(res as TaggedResponse)[kCtx] = ctx
     res.on('close', onResponseClose)
+    try {
+      this.#route(ctx, req, snap, upgrade)
+    } catch (err) {
+      // A bug must cost one request a 500, never the process or a hung client.
+      this.logger.error({ err, reqId: ctx.requestId }, 'request handling failed')
+      this.replyError(ctx, coreReplies.INTERNAL)
+    }
+  }
 
+  #route (ctx: RequestContext, req: IncomingMessage, snap: Snapshot, upgrade: boolean): void {
     ctx.peerTrusted = snap.trust.peerTrusted(req)
     ctx.requestId = requestIdFor(req, ctx.peerTrusted)
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
@@ -73,7 +82,7 @@ export class ProxyRuntime {
     if (upgrade && !route.websocket) return this.replyError(ctx, coreReplies.WEBSOCKET_NOT_ALLOWED)
 
     // Bodies: a declared length over the limit is refused before any upstream work;
-    // a chunked body is counted as it streams (see countBody).
+    // a chunked body is counted as it streams (see limitBody).
     const te = req.headers['transfer-encoding']
     const cl = req.headers['content-length']
     if (cl !== undefined) {
@@ -87,7 +96,7 @@ export class ProxyRuntime {
 
     const h = copyRequestHeaders(req.headers)
     const xff = req.headers['x-forwarded-for']
-    const peer = req.socket.remoteAddress ?? ''
+    const peer = peerAddress(req)
     h['x-forwarded-for'] = ctx.peerTrusted && xff !== undefined ? `${String(xff)}, ${peer}` : peer
     if (!ctx.peerTrusted || h['x-forwarded-proto'] === undefined) h['x-forwarded-proto'] = 'http'
     if (!ctx.peerTrusted || h['x-forwarded-host'] === undefined) {

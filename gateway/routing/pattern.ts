@@ -7,7 +7,8 @@
 //   /*          everything
 //
 // `*` must be a whole segment and the last one; `:name` must be a whole segment
-// (name: letters, digits, '_' or '-', unique within the pattern). Literal
+// (name: PARAM_NAME_RE, a letter or '_' followed by letters, digits or '_';
+// unique within the pattern). Literal
 // segments are put in the same canonical form as request paths (see
 // normalize-path.ts), so `/%7euser` is the same pattern as `/~user`.
 
@@ -41,7 +42,11 @@ export interface ParsedPattern {
   canonical: string
 }
 
-const PARAM_NAME = /^[A-Za-z0-9_-]+$/
+/**
+ * A parameter name (`:name`): a letter or '_' followed by letters, digits or '_'.
+ * The one rule for the router and config validation (gateway/config/checks.ts).
+ */
+export const PARAM_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 function patternError(source: string, why: string): RoutePatternError {
   return new RoutePatternError(`path pattern ${JSON.stringify(source)}: ${why}`)
@@ -86,8 +91,8 @@ export function parsePathPattern(source: string): ParsedPattern {
     const c0 = p.charCodeAt(0)
     if (c0 === 0x3a /* : */) {
       const name = p.slice(1)
-      if (!PARAM_NAME.test(name)) {
-        throw patternError(source, `parameter name ${JSON.stringify(name)} must be letters, digits, '_' or '-'`)
+      if (!PARAM_NAME_RE.test(name)) {
+        throw patternError(source, `parameter name ${JSON.stringify(name)} must be a letter or '_' followed by letters, digits or '_'`)
       }
       if (name === '__proto__') throw patternError(source, 'parameter name __proto__ is reserved')
       for (let j = 0; j < i; j++) {
