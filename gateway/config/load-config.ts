@@ -70,7 +70,12 @@ export function formatIssueRelativeTo (issue: ConfigIssue, baseDir: string): str
     out += `${displayFile(file, baseDir)}:${line}:${column}: `
   }
   if (issue.path !== '') out += `${issue.path}: `
-  return out + issue.message
+  out += issue.message
+  if (issue.related !== undefined) {
+    const { text, location } = issue.related
+    out += ` (${text} ${displayFile(location.file, baseDir)}:${location.line})`
+  }
+  return out
 }
 
 /** One issue per line. */
@@ -124,21 +129,22 @@ class Loader {
 
   // -- helpers ---------------------------------------------------------------
 
-  private issue (location: SourceLocation | undefined, path: ReadonlyArray<PathSegment>, message: string): void {
+  /** `related`: another place the issue concerns (`first defined at`), shown as ` (TEXT file:line)`. */
+  private issue (
+    location: SourceLocation | undefined,
+    path: ReadonlyArray<PathSegment>,
+    message: string,
+    related?: { text: string; location: SourceLocation | undefined }
+  ): void {
     const issue: ConfigIssue = { path: formatPath(path), message }
     if (location !== undefined) issue.location = location
+    if (related?.location !== undefined) issue.related = { text: related.text, location: related.location }
     this.issues.push(issue)
   }
 
   /** Location of a value of the merged config (`key`: of its key). */
   private at (path: ReadonlyArray<PathSegment>, key = false): SourceLocation | undefined {
     return this.sm.locate(this.root, path, { key })
-  }
-
-  /** `routes/a.yaml:12` for messages: relative to the main file's directory. */
-  private where (loc: SourceLocation | undefined): string {
-    if (loc === undefined) return '?'
-    return `${displayFile(loc.file, this.mainDir)}:${loc.line}`
   }
 
   private fail (): LoadResult {
@@ -291,8 +297,8 @@ class Loader {
         const child = this.sm.child(fileUpstreams, name)!
         const first = upstreamsRef.children!.get(name)
         if (first !== undefined) {
-          this.issue(nodeLocation(child.src, child.key), ['upstreams', name],
-            `duplicate upstream ${JSON.stringify(name)} (first defined at ${this.where(nodeLocation(first.src, first.key))})`)
+          this.issue(nodeLocation(child.src, child.key), ['upstreams', name], `duplicate upstream ${JSON.stringify(name)}`,
+            { text: 'first defined at', location: nodeLocation(first.src, first.key) })
           continue
         }
         upstreamsRef.children!.set(name, child)
@@ -639,8 +645,8 @@ class Loader {
           firstById.set(r.id, i)
         } else {
           unique = false
-          this.issue(this.at(['routes', i, 'id']), ['routes', i, 'id'],
-            `duplicate route id ${JSON.stringify(r.id)} (first defined at ${this.where(this.at(['routes', first, 'id']))})`)
+          this.issue(this.at(['routes', i, 'id']), ['routes', i, 'id'], `duplicate route id ${JSON.stringify(r.id)}`,
+            { text: 'first defined at', location: this.at(['routes', first, 'id']) })
         }
       }
       // Conflicts only need the id, match and priority to be valid.
@@ -654,8 +660,8 @@ class Loader {
       const second = indexById.get(c.second)
       const first = indexById.get(c.first)
       if (second === undefined) continue
-      const firstAt = first === undefined ? '' : ` (route ${JSON.stringify(c.first)} is at ${this.where(this.at(['routes', first]))})`
-      this.issue(this.at(['routes', second, 'match']), ['routes', second, 'match'], `${c.reason}${firstAt}`)
+      this.issue(this.at(['routes', second, 'match']), ['routes', second, 'match'], c.reason,
+        { text: `route ${JSON.stringify(c.first)} is at`, location: first === undefined ? undefined : this.at(['routes', first]) })
     }
   }
 }

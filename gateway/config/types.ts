@@ -120,4 +120,10 @@ export interface ConfigIssue {
   /** JSON-pointer-like path into the merged config, e.g. `routes[3].upstream`. */
   path: string
   message: string
+  /**
+   * Another place the issue concerns (where a duplicate was first defined, the
+   * route a conflicting one shadows). formatIssue appends it to the message as
+   * ` (TEXT file:line)`, with the file shown like the issue's own location.
+   */
+  related?: { text: string; location: SourceLocation }
 }

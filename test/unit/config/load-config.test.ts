@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { formatIssue, formatIssueRelativeTo, loadConfig } from '../../../gateway/config/load-config.js'
 import type { GatewayConfig } from '../../../gateway/config/types.js'
-import { fixturesDir, issueLines, load, removeTrees, UPSTREAM, y } from './helpers.js'
+import { fixturesDir, issueLines, load, removeTrees, UPSTREAM, writeTree, y } from './helpers.js'
 
 after(removeTrees)
 
@@ -631,6 +631,280 @@ const cases: Case[] = [
     expected: ['main.yaml:1:1: the top level must be a mapping (listen:, upstreams:, routes: ...)']
   }
 ]
+
+// Every issue points into the file its value came from, also when the main file
+// has no `routes:` / `upstreams:` of its own (as config/gateway.yaml).
+const MAIN_WITHOUT_ROUTES = y(
+  '# comment lines first, as in config/gateway.yaml',
+  '',
+  '',
+  'listen:',
+  '  port: 8080',
+  'include:',
+  '  - routes'
+) + UPSTREAM
+
+const crossFileCases: Case[] = [
+  {
+    name: 'main without routes: (directory include): an error inside an included route',
+    files: {
+      'main.yaml': MAIN_WITHOUT_ROUTES,
+      'routes/a.yaml': y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users', '    priority: high')
+    },
+    expected: ['routes/a.yaml:5:15: routes[0].priority: must be an integer, got string "high"']
+  },
+  {
+    name: 'main without routes: missing key, unknown key, bad path, unknown upstream in included routes',
+    files: {
+      'main.yaml': MAIN_WITHOUT_ROUTES,
+      'routes/a.yaml': y(
+        'routes:',
+        '  - id: a',
+        '    match: {paths: [/a]}',
+        '  - id: b',
+        '    match: {paths: ["/b/:x-y"]}',
+        '    upstream: users',
+        '    upsteam: users',
+        '  - id: c',
+        '    match: {paths: [/c]}',
+        '    upstream: orders'
+      )
+    },
+    expected: [
+      'routes/a.yaml:2:5: routes[0]: missing required key "upstream"',
+      'routes/a.yaml:5:21: routes[1].match.paths[0]: invalid parameter ":x-y": a name is a letter or "_" followed by letters, digits or "_"',
+      'routes/a.yaml:7:5: routes[1]: unknown key "upsteam" (did you mean "upstream"?)',
+      'routes/a.yaml:10:15: routes[2].upstream: unknown upstream "orders"; defined: users'
+    ]
+  },
+  {
+    name: 'main with an empty routes: key: errors in included routes still point at the included file',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [extra.yaml]', 'routes:'),
+      'extra.yaml': y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users', '    websocket: 1')
+    },
+    expected: ['extra.yaml:5:16: routes[0].websocket: must be a boolean, got integer 1']
+  },
+  {
+    name: 'main without upstreams: an error inside an upstream of an included file',
+    files: {
+      'main.yaml': y('include: [up.yaml]') + ROUTE_A,
+      'up.yaml': y('upstreams:', '  users:', '    retries: 11', '    nodes: [{url: "http://a:1", weight: x}]')
+    },
+    expected: [
+      'up.yaml:3:14: upstreams.users.retries: must be <= 10, got 11',
+      'up.yaml:4:41: upstreams.users.nodes[0].weight: must be an integer, got string "x"'
+    ]
+  },
+  {
+    name: 'main without upstreams: invalid name, chash without hashOn, missing nodes in included upstreams',
+    files: {
+      'main.yaml': y('include: [up.yaml]'),
+      'up.yaml': y(
+        'upstreams:',
+        '  "bad name": {nodes: [{url: "http://a:1"}]}',
+        '  a:',
+        '    balancer: chash',
+        '    nodes: [{url: "http://a:1"}]',
+        '  b:',
+        '    retries: 1'
+      )
+    },
+    expected: [
+      'up.yaml:2:3: upstreams: invalid key "bad name": must be letters, digits, ".", "_", ":" or "-"',
+      'up.yaml:4:15: upstreams.a.balancer: balancer "chash" needs hashOn ("header:NAME", "cookie:NAME", "ip" or "path")',
+      'up.yaml:7:5: upstreams.b: missing required key "nodes"'
+    ]
+  },
+  {
+    name: 'main without routes: or upstreams: an unset ${VAR} in included files',
+    files: {
+      'main.yaml': y('include: [up.yaml, routes.yaml]'),
+      'up.yaml': y('upstreams:', '  users:', '    nodes: [{url: "http://${USERS_HOST}:1"}]'),
+      'routes.yaml': y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users',
+        '    plugins: {headers: {request: {set: {x-v: "${VERSION}"}}}}')
+    },
+    expected: [
+      'up.yaml:3:19: upstreams.users.nodes[0].url: environment variable USERS_HOST is not set (use ${USERS_HOST:-default} to give a default)',
+      'routes.yaml:5:46: routes[0].plugins.headers.request.set.x-v: environment variable VERSION is not set (use ${VERSION:-default} to give a default)'
+    ]
+  },
+  {
+    name: 'a whole-value ${VAR} in an included file that is not numeric where an integer is expected',
+    files: {
+      'main.yaml': y('include: [up.yaml]'),
+      'up.yaml': y('upstreams:', '  users:', '    retries: ${RETRIES}', '    nodes: [{url: "http://a:1"}]')
+    },
+    env: { RETRIES: 'three' },
+    expected: ['up.yaml:3:14: upstreams.users.retries: must be an integer, got string "three"']
+  },
+  {
+    name: 'an error inside a <<-merged mapping of an included file points at the anchor in that file',
+    files: {
+      'main.yaml': y('include: [up.yaml]'),
+      'up.yaml': y(
+        'upstreams:',
+        '  a:',
+        '    <<: &d {retries: many, nodes: [{url: "http://a:1"}]}',
+        '  b:',
+        '    <<: *d',
+        '    timeouts: {connect: soon}'
+      )
+    },
+    expected: [
+      'up.yaml:3:22: upstreams.a.retries: must be an integer, got string "many"',
+      'up.yaml:3:22: upstreams.b.retries: must be an integer, got string "many"',
+      'up.yaml:6:25: upstreams.b.timeouts.connect: must be a duration: milliseconds (integer) or a string like "250ms", "30s", "5m", got string "soon"'
+    ]
+  },
+  {
+    name: 'an error inside an aliased route of an included file points at the anchored route',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [extra.yaml]'),
+      'extra.yaml': y(
+        'routes:',
+        '  - &r',
+        '    id: a',
+        '    match: {paths: [/a]}',
+        '    upstream: users',
+        '    priority: high'
+      )
+    },
+    expected: ['extra.yaml:6:15: routes[0].priority: must be an integer, got string "high"']
+  },
+  {
+    name: 'duplicate upstream across two included files (none in the main file)',
+    files: {
+      'main.yaml': y('include: [conf.d]'),
+      'conf.d/a.yaml': y('upstreams:', '  users: {nodes: [{url: "http://a:1"}]}'),
+      'conf.d/b.yaml': y('# b', 'upstreams:', '  other: {nodes: [{url: "http://b:1"}]}', '  users: {nodes: [{url: "http://b:2"}]}')
+    },
+    expected: ['conf.d/b.yaml:4:3: upstreams.users: duplicate upstream "users" (first defined at conf.d/a.yaml:2)']
+  },
+  {
+    name: 'duplicate route id across two included files (none in the main file)',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [conf.d]'),
+      'conf.d/a.yaml': y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users'),
+      'conf.d/b.yaml': y('routes:', '  - id: b', '    match: {paths: [/b]}', '    upstream: users', '  - id: a', '    match: {paths: [/c]}', '    upstream: users')
+    },
+    expected: ['conf.d/b.yaml:5:9: routes[2].id: duplicate route id "a" (first defined at conf.d/a.yaml:2)']
+  },
+  {
+    name: 'conflicting routes across two included files (none in the main file)',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [a.yaml, b.yaml]'),
+      'a.yaml': y('routes:', '  - id: a', '    match: {paths: ["/o/:id"]}', '    upstream: users'),
+      'b.yaml': y('', 'routes:', '  - id: b', '    match: {paths: ["/o/:x"]}', '    upstream: users')
+    },
+    expected: [
+      'b.yaml:4:12: routes[1].match: routes "a" and "b" have the same priority (0), paths /o/:id and /o/:x, any host, any method: "b" can never be chosen there (route "a" is at a.yaml:2)'
+    ]
+  },
+  {
+    name: 'rewrite rules and plugin check() in an included file (none in the main file)',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [extra.yaml]'),
+      'extra.yaml': y(
+        'routes:',
+        '  - id: a',
+        '    match: {paths: [/a]}',
+        '    upstream: users',
+        '    rewrite: {stripPrefix: true}',
+        '    plugins:',
+        '      cors: {allowCredentials: true}'
+      )
+    },
+    expected: [
+      'extra.yaml:5:28: routes[0].rewrite.stripPrefix: stripPrefix needs every path of the route to end in "/*" ("/a" does not)',
+      'extra.yaml:7:13: routes[0].plugins.cors: allowCredentials cannot be combined with allowOrigins "*" (browsers refuse it): list the origins'
+    ]
+  },
+  {
+    name: 'a route that is not a mapping, and an included file that is not a mapping (none in the main file)',
+    files: {
+      'main.yaml': UPSTREAM + y('include: [a.yaml, b.yaml]'),
+      'a.yaml': y('# a', 'routes:', '  - /a'),
+      'b.yaml': y('# b', '- routes')
+    },
+    expected: [
+      'a.yaml:3:5: routes[0]: must be a mapping, got string "/a"',
+      'b.yaml:2:1: an included file must be a mapping with "upstreams:" and/or "routes:"'
+    ]
+  },
+  {
+    name: 'a file of an included directory listed again: at the second include entry',
+    files: {
+      'main.yaml': y('include:', '  - conf.d', '  - conf.d/a.yaml'),
+      'conf.d/a.yaml': ''
+    },
+    expected: ['main.yaml:3:5: include[1]: conf.d/a.yaml is already loaded (included twice, or the main file)']
+  },
+  {
+    name: 'an unset ${VAR} in an include entry: one issue, at that entry of the main file',
+    files: { 'main.yaml': y('listen: {port: 80}', 'include:', '  - conf.d', '  - "${EXTRA_DIR}"'), 'conf.d/a.yaml': '' },
+    expected: ['main.yaml:4:5: include[1]: environment variable EXTRA_DIR is not set (use ${EXTRA_DIR:-default} to give a default)']
+  }
+]
+
+describe('loadConfig: issues point into the file the value came from', () => {
+  for (const c of crossFileCases) {
+    it(c.name, () => {
+      const { dir, result } = load(c.files, c.env ?? {})
+      assert.equal(result.ok, false, 'expected the config to be refused')
+      if (result.ok) return
+      const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
+      assert.deepEqual(lines, c.expected)
+    })
+  }
+})
+
+// The main file below the directory issues are shown relative to (as
+// `gateway validate config/gateway.yaml` run from the project root): the files
+// named inside a message ("first defined at ...") are shown like the issue's own.
+const nestedMainCases: Array<{ name: string; files: Record<string, string>; expected: string[] }> = [
+  {
+    name: 'duplicate route id: the first definition is shown relative to the same directory',
+    files: {
+      'etc/main.yaml': UPSTREAM + y('include: [conf.d]'),
+      'etc/conf.d/a.yaml': y('routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users'),
+      'etc/conf.d/b.yaml': y('routes:', '  - id: a', '    match: {paths: [/b]}', '    upstream: users')
+    },
+    expected: ['etc/conf.d/b.yaml:2:9: routes[1].id: duplicate route id "a" (first defined at etc/conf.d/a.yaml:2)']
+  },
+  {
+    name: 'duplicate upstream: the first definition is shown relative to the same directory',
+    files: {
+      'etc/main.yaml': UPSTREAM + y('include: [conf.d]'),
+      'etc/conf.d/a.yaml': y('upstreams:', '  users: {nodes: [{url: "http://b:2"}]}')
+    },
+    expected: ['etc/conf.d/a.yaml:2:3: upstreams.users: duplicate upstream "users" (first defined at etc/main.yaml:2)']
+  },
+  {
+    name: 'conflicting routes: the shadowing route is shown relative to the same directory',
+    files: {
+      'etc/main.yaml': UPSTREAM + y('include: [conf.d]', 'routes:', '  - id: a', '    match: {paths: [/a]}', '    upstream: users'),
+      'etc/conf.d/a.yaml': y('routes:', '  - id: b', '    match: {paths: [/a]}', '    upstream: users')
+    },
+    expected: [
+      'etc/conf.d/a.yaml:3:12: routes[1].match: routes "a" and "b" have the same priority (0), path /a, any host, any method: "b" can never be chosen there (route "a" is at etc/main.yaml:7)'
+    ]
+  }
+]
+
+describe('loadConfig: files named in a message are shown like the issue location', () => {
+  for (const c of nestedMainCases) {
+    it(c.name, () => {
+      const dir = writeTree(c.files)
+      const result = loadConfig(join(dir, 'etc', 'main.yaml'), {})
+      assert.equal(result.ok, false, 'expected the config to be refused')
+      if (result.ok) return
+      assert.deepEqual(result.issues.map((i) => formatIssueRelativeTo(i, dir)), c.expected)
+      // Relative to the main file's directory, as before.
+      assert.deepEqual(result.issues.map((i) => formatIssueRelativeTo(i, join(dir, 'etc'))), c.expected.map((l) => l.split('etc/').join('')))
+    })
+  }
+})
 
 describe('loadConfig: issues (file:line:column: path: message)', () => {
   for (const c of cases) {

@@ -39,6 +39,22 @@ describe('loadConfigInWorker', () => {
     }])
   })
 
+  it('keeps the related location of an issue (duplicate in another file)', async () => {
+    const dir = writeTree({
+      'main.yaml': UPSTREAM + y('include: [more.yaml]'),
+      'more.yaml': y('upstreams:', '  users: {nodes: [{url: "http://b:2"}]}')
+    })
+    const r = await loadConfigInWorker(join(dir, 'main.yaml'), {})
+    assert.equal(r.ok, false)
+    if (r.ok) return
+    assert.deepEqual(r.issues, [{
+      location: { file: join(dir, 'more.yaml'), line: 2, column: 3 },
+      path: 'upstreams.users',
+      message: 'duplicate upstream "users"',
+      related: { text: 'first defined at', location: { file: join(dir, 'main.yaml'), line: 2, column: 3 } }
+    }])
+  })
+
   it('serialises concurrent requests and answers each in order', async () => {
     const dirs = [1, 2, 3, 4, 5].map((port) => writeTree({ 'main.yaml': y(`listen: {port: ${port}}`) }))
     const order: number[] = []
