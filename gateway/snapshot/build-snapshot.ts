@@ -1,7 +1,8 @@
 // Builds an immutable Snapshot from a validated config, reusing by identity
 // everything the previous snapshot already compiled and that did not change:
-// upstreams (and through the registry, their connection pools), compiled routes
-// with their plugin instances (and so their state), and the whole route table
+// upstreams (and through the registry, their connection pools), compiled routes,
+// plugin instances whose options did not change (so a limiter's counters survive
+// an edit of its route's match or of another plugin), and the whole route table
 // when no route changed (an upstream-only change never rebuilds routing).
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
@@ -68,7 +69,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
       routes.set(rc.id, old)
       routesReused++
     } else {
-      routes.set(rc.id, compileRoute(rc, key, config, deps))
+      routes.set(rc.id, compileRoute(rc, key, config, deps, old))
     }
   }
 
@@ -85,7 +86,11 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
   const retiredPlugins: PluginInstance[] = []
   if (prev !== undefined) {
     for (const [id, old] of prev.routes) {
-      if (routes.get(id) !== old) for (const p of old.plugins) retiredPlugins.push(p.instance)
+      const next = routes.get(id)
+      if (next === old) continue
+      for (const p of old.plugins) {
+        if (next?.plugins.some((q) => q.instance === p.instance) !== true) retiredPlugins.push(p.instance)
+      }
     }
   }
 
@@ -110,7 +115,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
   }
 }
 
-function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps): CompiledRoute {
+function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, old: CompiledRoute | undefined): CompiledRoute {
   const defs: PluginDefinition[] = []
   for (const name of Object.keys(rc.plugins)) {
     const def = builtinPlugins.get(name)
@@ -119,6 +124,9 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
   }
   defs.sort(byPriority)
   const plugins = defs.map((def) => {
+    const optionsKey = JSON.stringify(rc.plugins[def.name])
+    const same = old?.plugins.find((p) => p.name === def.name && p.optionsKey === optionsKey)
+    if (same !== undefined) return same
     let logger: Logger | undefined
     // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
     const env = {
@@ -126,7 +134,7 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
       routeId: rc.id,
       now: Date.now
     }
-    return { name: def.name, instance: def.create(rc.plugins[def.name], env) }
+    return { name: def.name, optionsKey, instance: def.create(rc.plugins[def.name], env) }
   })
   const access: AccessFn[] = []
   const response: ResponseFn[] = []

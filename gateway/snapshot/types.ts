@@ -26,7 +26,8 @@ export interface CompiledRoute {
   readonly access: readonly AccessFn[]
   readonly response: readonly ResponseFn[]
   readonly log: readonly LogFn[]
-  readonly plugins: ReadonlyArray<{ name: string; instance: PluginInstance }>
+  /** `optionsKey`: the plugin's options as JSON; an instance is reused while it is unchanged. */
+  readonly plugins: ReadonlyArray<{ name: string; optionsKey: string; instance: PluginInstance }>
   readonly metrics: RouteMetrics
 }
 

@@ -473,3 +473,37 @@ test('10,000-route reload: every route recompiled, new config serving; event-loo
   assert.deepEqual(after.map((x) => x.url), ['/svc-9999/deep/x', '/api/items-5002/42', '/exact/path-9998', '/svc-0'])
   assert.equal(gw.gw.current.version, 2)
 })
+
+test('a plugin instance survives an edit of its route that leaves its own options unchanged', async (t) => {
+  const up = await startUpstream({ handler: (_req, res) => res.end('ok') })
+  const cfg = (methods: string[], value: string): Record<string, unknown> => ({
+    upstreams: { u: { nodes: [{ url: up.url }] } },
+    routes: [{
+      id: 'R',
+      match: { paths: ['/r/*'], methods },
+      upstream: 'u',
+      plugins: { cors: { allowOrigins: ['https://a.example'] }, headers: { response: { set: { 'x-v': value } } } }
+    }]
+  })
+  const gw = await startTestGateway(cfg(['GET'], 'one'))
+  t.after(async () => { await gw.stop(); await up.close() })
+  const instances = (): Record<string, unknown> =>
+    Object.fromEntries(gw.gw.current.routes.get('R')!.plugins.map((p) => [p.name, p.instance]))
+  const first = instances()
+
+  // The route's match changes: the route is recompiled, both plugins are kept.
+  gw.rewrite(cfg(['GET', 'POST'], 'one'))
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+  const second = instances()
+  assert.equal(second.cors, first.cors, 'cors options unchanged: same instance')
+  assert.equal(second.headers, first.headers, 'headers options unchanged: same instance')
+  assert.equal((await request(gw.url + '/r/x', { method: 'POST' })).statusCode, 200, 'the new match is in force')
+
+  // Only the headers plugin's options change: only it is replaced.
+  gw.rewrite(cfg(['GET', 'POST'], 'two'))
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+  const third = instances()
+  assert.equal(third.cors, first.cors)
+  assert.notEqual(third.headers, first.headers)
+  assert.equal((await get(gw.url + '/r/x')).headers['x-v'], 'two')
+})
