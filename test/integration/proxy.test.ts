@@ -192,6 +192,11 @@ test('a reload that changes trustedProxies applies to connections already open',
     gw.rewrite({ ...baseConfig(), server: { ...baseConfig().server, trustedProxies: ['127.0.0.1'] } })
     assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
     assert.equal(await xffSeen(), '203.0.113.9, 127.0.0.1', 'same connection, now trusted: the chain is extended')
+    const propagated = await get('/echo/rid', { 'x-request-id': 'edge-lb-7f3a' })
+    assert.equal(propagated.headers['x-request-id'], 'edge-lb-7f3a', 'a trusted peer\'s request id is kept')
+    assert.equal((JSON.parse(propagated.text) as Echo).headers['x-request-id'], 'edge-lb-7f3a')
+    const malformed = await get('/echo/rid', { 'x-request-id': 'bad id with spaces' })
+    assert.notEqual(malformed.headers['x-request-id'], 'bad id with spaces', 'a malformed one is replaced')
   } finally {
     agent.destroy()
     await restoreConfig()
@@ -270,6 +275,51 @@ test('upstream errors map to 504 (timeout) and 502 (refused, reset)', async () =
     const res = await request(gw.url + '/reset')
     await res.body.arrayBuffer()
   })
+})
+
+test('every method is proxied as sent, HEAD without a body', async () => {
+  await restoreConfig()
+  for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
+    const res = await request(gw.url + '/echo/m', { method: method as 'GET', body: method === 'GET' ? null : 'x' })
+    const echo = await res.body.json() as Echo
+    assert.equal(echo.method, method)
+  }
+  const head = await request(gw.url + '/echo/m', { method: 'HEAD' })
+  assert.equal(head.statusCode, 200)
+  assert.equal(await head.body.text(), '')
+  assert.equal(a.requests.at(-1)!.method, 'HEAD')
+})
+
+test('an upstream that resets before answering gives 502; one that stalls mid-body is cut at the idle timeout', async () => {
+  const rude = await startUpstream({ handler: (req) => { req.socket.destroy() } })
+  const staller = await startUpstream({
+    handler: (_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' })
+      res.write('partial')
+      // never finishes
+    }
+  })
+  try {
+    gw.rewrite({
+      ...baseConfig(),
+      upstreams: { ...baseConfig().upstreams, rude: { nodes: [{ url: rude.url }], retries: 0 }, staller: { nodes: [{ url: staller.url }], timeouts: { idle: '300ms' } } },
+      routes: [...baseConfig().routes, { id: 'rude', match: { paths: ['/rude'] }, upstream: 'rude' }, { id: 'staller', match: { paths: ['/staller'] }, upstream: 'staller' }]
+    })
+    assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+    const r = await get('/rude')
+    assert.equal(r.status, 502)
+    assert.equal((JSON.parse(r.text) as { error: { code: string } }).error.code, 'GW_UPSTREAM_RESET')
+
+    const t0 = Date.now()
+    const res = await request(gw.url + '/staller')
+    assert.equal(res.statusCode, 200, 'the status was already relayed')
+    await assert.rejects(res.body.text(), 'the client sees the body cut, never a complete response')
+    assert.ok(Date.now() - t0 < 5000, 'cut at the idle timeout, not left hanging')
+  } finally {
+    await rude.close()
+    await staller.close()
+    await restoreConfig()
+  }
 })
 
 test('a refused node is retried once on another node for idempotent requests, never for POST', async () => {
