@@ -385,7 +385,7 @@ export async function compileRouterAsync<T>(entries: RouteEntry<T>[]): Promise<R
 }
 
 /** Work items between two yields of compileSteps. */
-const SLICE = 2000
+const SLICE = 1000
 
 function* compileSteps<T>(entries: RouteEntry<T>[]): Generator<void, Router<T>> {
   const leaves: Leaf<T>[] = []

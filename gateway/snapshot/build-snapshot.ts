@@ -41,7 +41,7 @@ export interface BuildResult {
 }
 
 /** Routes compiled between two yields to the event loop (keeps a 10k-route reload from stalling requests). */
-const COMPILE_SLICE = 500
+const COMPILE_SLICE = 250
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
