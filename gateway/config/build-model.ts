@@ -1,0 +1,120 @@
+// Turns the schema-checked merged config tree into the GatewayConfig model,
+// doing the checks a schema cannot express on the way: the admin API's token
+// and port, chash / hashOn, and (in build-routes.ts) everything about routes.
+// Values that failed the schema (`bad`) are skipped; the model is returned
+// only when the whole load has no issue.
+import { buildRoute, crossCheckRoutes } from './build-routes.js'
+import { isLoopback } from './checks.js'
+import type { CheckContext } from './issue-sink.js'
+import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
+import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types.js'
+
+/**
+ * The model of `root`, or undefined when any issue has been reported (by this
+ * or an earlier step). `bad`: paths that failed the schema (see apply-schema.ts).
+ */
+export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext): GatewayConfig | undefined {
+  const listen = root.listen as GatewayConfig['listen']
+  const admin = root.admin as GatewayConfig['admin']
+  if (isObj(admin) && typeof admin.host === 'string' && !bad.has('admin/host') && !bad.has('admin/token') &&
+    !isLoopback(admin.host) && admin.token === undefined) {
+    ctx.issues.add(ctx.at(['admin', 'host']), ['admin', 'host'],
+      `admin.token is required when the admin API listens on a non-loopback address (${JSON.stringify(admin.host)}); ` +
+      'use 127.0.0.1 / ::1 / localhost, or set a token')
+  }
+  if (isObj(admin) && isObj(listen) && !bad.has('admin/host') && !bad.has('admin/port') && !bad.has('listen/host') &&
+    !bad.has('listen/port') && admin.port !== 0 && admin.port === listen.port) {
+    const wildcard = (h: string): boolean => h === '0.0.0.0' || h === '::' || h === '[::]'
+    if (admin.host === listen.host || wildcard(admin.host) || wildcard(listen.host)) {
+      ctx.issues.add(ctx.at(['admin', 'port']), ['admin', 'port'], `port ${admin.port} is also listen.port`)
+    }
+  }
+
+  const upstreams: Record<string, UpstreamConfig> = {}
+  const upstreamsIn = root.upstreams as Obj
+  for (const name of Object.keys(upstreamsIn).sort()) {
+    const u = upstreamsIn[name]
+    if (!isObj(u)) continue
+    const built = buildUpstream(name, u, bad, ctx)
+    if (built !== undefined) defineValue(upstreams, name, built)
+  }
+
+  const routesIn = root.routes as unknown[]
+  const built: Array<RouteConfig | undefined> = []
+  for (let i = 0; i < routesIn.length; i++) {
+    const r = routesIn[i]
+    built.push(isObj(r) ? buildRoute(i, r, bad, ctx) : undefined)
+  }
+  crossCheckRoutes(routesIn, upstreamsIn, bad, ctx)
+
+  if (ctx.issues.count > 0) return undefined
+  const server = root.server as GatewayConfig['server']
+  const accessLog = root.accessLog as GatewayConfig['accessLog']
+  return {
+    listen: { host: listen.host, port: listen.port },
+    admin: admin.token === undefined ? { host: admin.host, port: admin.port } : { host: admin.host, port: admin.port, token: admin.token },
+    server: {
+      bodyLimit: server.bodyLimit,
+      trustedProxies: [...server.trustedProxies],
+      headersTimeout: server.headersTimeout,
+      requestTimeout: server.requestTimeout,
+      keepAliveTimeout: server.keepAliveTimeout,
+      drainTimeout: server.drainTimeout,
+      maxHeaderSize: server.maxHeaderSize,
+      maxUriLength: server.maxUriLength
+    },
+    accessLog: { enabled: accessLog.enabled },
+    upstreams,
+    routes: built as RouteConfig[]
+  }
+}
+
+/** Checks an upstream; returns its output form when it is entirely valid. */
+function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContext): UpstreamConfig | undefined {
+  const path = ['upstreams', name]
+  const balancer = u.balancer as UpstreamConfig['balancer']
+  const hashOnText = u.hashOn as string | undefined
+  if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
+  if (balancer === 'chash' && hashOnText === undefined) {
+    ctx.issues.add(ctx.at([...path, 'balancer']), [...path, 'balancer'],
+      'balancer "chash" needs hashOn ("header:NAME", "cookie:NAME", "ip" or "path")')
+    return undefined
+  }
+  if (balancer !== 'chash' && hashOnText !== undefined) {
+    ctx.issues.add(ctx.at([...path, 'hashOn']), [...path, 'hashOn'],
+      `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
+    return undefined
+  }
+  if (bad.has(`upstreams/${name}`)) return undefined
+  const nodes = (u.nodes as Obj[]).map((n) => {
+    const node: UpstreamConfig['nodes'][number] = {
+      url: (n.url as string).replace(/\/+$/, ''),
+      weight: n.weight as number,
+      metadata: sortedCopy(n.metadata as Record<string, string>)
+    }
+    if (n.zone !== undefined) node.zone = n.zone as string
+    return node
+  })
+  const t = u.timeouts as UpstreamConfig['timeouts']
+  const pool = u.pool as UpstreamConfig['pool']
+  const out: UpstreamConfig = {
+    name,
+    balancer,
+    nodes,
+    timeouts: { connect: t.connect, header: t.header, idle: t.idle },
+    pool: { connections: pool.connections, keepAliveTimeout: pool.keepAliveTimeout },
+    retries: u.retries as number
+  }
+  if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
+  return out
+}
+
+/** `header:NAME` / `cookie:NAME` / `ip` / `path` (already checked by the schema). */
+export function parseHashOn (text: string): HashOn {
+  if (text === 'ip') return { kind: 'ip' }
+  if (text === 'path') return { kind: 'path' }
+  const colon = text.indexOf(':')
+  const k = text.slice(0, colon)
+  const name = text.slice(colon + 1)
+  return k === 'header' ? { kind: 'header', name: name.toLowerCase() } : { kind: 'cookie', name }
+}
