@@ -63,16 +63,27 @@ export class ProxyRuntime {
     ctx.requestId = requestIdFor(req, ctx.peerTrusted)
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
 
-    // RFC 9112 3.2: an HTTP/1.1 request without Host gets 400.
-    if (req.headers.host === undefined && req.httpVersionMinor >= 1) return this.replyError(ctx, coreReplies.MISSING_HOST)
-    const url = req.url ?? '/'
+    let url = req.url ?? '/'
     if (url.length > snap.config.server.maxUriLength) return this.replyError(ctx, coreReplies.URI_TOO_LONG)
+    let host = req.headers.host
+    // RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, with several, or with an invalid one.
+    if (host === undefined ? req.httpVersionMinor >= 1 : !validHost(host) || hasDuplicateHost(req.rawHeaders)) {
+      return this.replyError(ctx, host === undefined ? coreReplies.MISSING_HOST : coreReplies.BAD_HOST)
+    }
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      // RFC 9112 3.2.2: absolute-form must be accepted; its authority replaces Host.
+      const target = absoluteTarget(url)
+      if (target === undefined) return this.replyError(ctx, coreReplies.BAD_PATH)
+      url = target.pathAndQuery
+      host = target.host
+      req.headers.host = host
+    }
     const q = url.indexOf('?')
     const path = normalizePath(q < 0 ? url : url.slice(0, q))
     if (path === null) return this.replyError(ctx, coreReplies.BAD_PATH)
     ctx.path = path
     ctx.rawQuery = q < 0 ? '' : url.slice(q + 1)
-    ctx.host = hostOf(req.headers.host)
+    ctx.host = hostOf(host)
 
     const hit = snap.router.find(ctx)
     if (hit === undefined) return this.replyError(ctx, coreReplies.ROUTE_NOT_FOUND)
@@ -335,6 +346,34 @@ async function * limitBody (ctx: RequestContext, limit: number): AsyncGenerator<
     if (ctx.bodyBytes > limit) throw Object.assign(new Error('request body exceeds the limit'), { code: 'GW_BODY_TOO_LARGE' })
     yield chunk
   }
+}
+
+// A Host value: reg-name or IPv4, or a bracketed IPv6 literal, and an optional port.
+const HOST_RE = /^(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/
+
+function validHost (host: string): boolean {
+  return HOST_RE.test(host)
+}
+
+/** Node keeps only the first of repeated Host lines; the raw list tells whether there were several. */
+function hasDuplicateHost (raw: string[]): boolean {
+  let seen = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (seen) return true
+      seen = true
+    }
+  }
+  return false
+}
+
+/** `http://host:port/path?q` -> its authority and origin-form target; undefined when not an http(s) URL. */
+function absoluteTarget (url: string): { host: string; pathAndQuery: string } | undefined {
+  const m = /^https?:\/\/([^/?#@]+)([^#]*)$/i.exec(url)
+  if (m === null || !validHost(m[1]!)) return undefined
+  const rest = m[2]!
+  return { host: m[1]!, pathAndQuery: rest === '' ? '/' : rest.charCodeAt(0) === 63 /* ? */ ? '/' + rest : rest }
 }
 
 /** Lower-case host without port (IPv6 literals keep their brackets). */

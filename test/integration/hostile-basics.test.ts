@@ -107,6 +107,26 @@ test('HTTP/1.1 without Host: 400 envelope, closed, nothing upstream; HTTP/1.0 wi
   assert.equal(r.status, 200)
 })
 
+test('repeated or invalid Host: 400 envelope, closed, nothing upstream', async () => {
+  await assertRefused('GET /a/x HTTP/1.1\r\nHost: gw\r\nHost: other.example\r\n\r\n', 400, 'GW_BAD_REQUEST', 'two Host lines')
+  await assertRefused('GET /a/x HTTP/1.1\r\nHost: evil.example/../a\r\n\r\n', 400, 'GW_BAD_REQUEST', 'a path in Host')
+  await assertRefused('GET /a/x HTTP/1.1\r\nHost: user@evil.example\r\n\r\n', 400, 'GW_BAD_REQUEST', 'userinfo in Host')
+})
+
+test('absolute-form targets are accepted: the authority replaces Host and the path is routed as usual', async () => {
+  const seen = up.requests.length
+  const r = await rawRequest(gw.gw.port, 'GET http://api.example:8080/a/abs?q=1 HTTP/1.1\r\nHost: ignored.example\r\n\r\n')
+  assert.equal(r.status, 200, r.raw.slice(0, 300))
+  const got = up.requests[seen]!
+  assert.equal(got.url, '/a/abs?q=1', 'the upstream gets origin-form')
+  assert.equal(got.headers.host, 'api.example:8080')
+  assert.equal(got.headers['x-forwarded-host'], 'api.example:8080')
+  const bad = await rawRequest(gw.gw.port, 'GET ftp://x.example/a/abs HTTP/1.1\r\nHost: gw\r\n\r\n')
+  assertEnvelope(bad, 400, 'GW_BAD_PATH', 'a non-http absolute target')
+  const traversal = await rawRequest(gw.gw.port, 'GET http://gw/a/../../etc HTTP/1.1\r\nHost: gw\r\n\r\n')
+  assertEnvelope(traversal, 404, 'GW_ROUTE_NOT_FOUND', 'absolute-form path is normalised like any other')
+})
+
 test('a malformed request after a good one on the same keep-alive connection still gets its 400 envelope', async () => {
   const seen = up.requests.length
   const got = await new Promise<string>((resolve, reject) => {
