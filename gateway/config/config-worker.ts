@@ -3,6 +3,7 @@
 // is sent in chunks, each only when the main thread asks for it: a port drains
 // every queued message in one go, so without this flow control a 10,000-route
 // config would still be deserialised in one long block of the event loop.
+import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
 import { loadConfig, type LoadResult } from './load-config.js'
 import type { RouteConfig } from './types.js'
@@ -16,6 +17,17 @@ export type ConfigWorkerResponse =
   | { id: number; result: LoadResult; pendingRoutes?: number }
   | { id: number; routes: RouteConfig[] }
   | { id: number; error: string }
+
+// Parsing a large config is background work: on Linux, setpriority(0) applies to
+// the calling thread only, so this lowers the worker thread and never the
+// gateway's event loop, which keeps the CPU first when cores are scarce.
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, 10)
+  } catch {
+    // Not permitted here: parsing simply runs at normal priority.
+  }
+}
 
 /** Routes per message after the first. */
 export const ROUTE_CHUNK = 500
