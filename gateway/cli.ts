@@ -80,6 +80,14 @@ async function start (args: string[]): Promise<number> {
       process.exit(1)
     })
   }
+  // A bug that escapes every handler leaves state unknown: log it as JSON like
+  // everything else and exit non-zero so the supervisor starts a clean process.
+  const fatal = (kind: string) => (err: unknown): void => {
+    gw.logger.fatal({ err }, `${kind}; exiting`)
+    process.exit(1)
+  }
+  process.on('uncaughtException', fatal('uncaught exception'))
+  process.on('unhandledRejection', fatal('unhandled promise rejection'))
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
   return -1 // keep running

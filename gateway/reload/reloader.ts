@@ -77,8 +77,17 @@ export class Reloader {
     const started = performance.now()
     const { logger, metrics } = this.deps
     const prev = this.#current
-    const loaded = await loadConfigInWorker(this.deps.configFile)
     const base = { at: new Date().toISOString(), trigger }
+    let loaded
+    try {
+      loaded = await loadConfigInWorker(this.deps.configFile)
+    } catch (err) {
+      // The loader itself failed (a bug or a dead worker), not the config: report it like a refusal.
+      const msg = `config could not be loaded: ${(err as Error).message}`
+      logger.error({ err, trigger }, msg)
+      metrics.reloads.labels('failed').inc()
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: performance.now() - started, compileMs: 0 })
+    }
     if (!loaded.ok) {
       const errors = loaded.issues.map(formatIssue)
       for (const line of errors) logger.error({ trigger }, `config refused: ${line}`)
