@@ -2,7 +2,8 @@
 // admin API, wires hot reload (file watch, SIGHUP, admin call) and drains on stop.
 import type { Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { pino, type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { createLogger } from './observability/logger.js'
 import { loadConfigInWorker } from './config/load-in-worker.js'
 import { formatIssue } from './config/load-config.js'
 import { createAdminServer } from './admin/admin-server.js'
@@ -71,7 +72,7 @@ export class Gateway {
 
   /** Loads and validates the config (refusing a bad one), then listens. */
   static async start (options: GatewayOptions): Promise<Gateway> {
-    const logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })
+    const logger = options.logger ?? createLogger()
     const loaded = await loadConfigInWorker(options.configFile)
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
