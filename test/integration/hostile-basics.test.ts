@@ -211,3 +211,31 @@ test('dot-segment traversal never reaches the upstream outside the routed prefix
   }
   for (const q of up.requests.slice(seen)) assert.ok(!q.url.includes('etc/passwd') || q.url.startsWith('/a/'), q.url)
 })
+
+test('slowloris: a client that never finishes its headers gets 408 and is closed; others are served meanwhile', async (t) => {
+  const slowGw = await startTestGateway({
+    server: { headersTimeout: '600ms', requestTimeout: '2s' },
+    upstreams: { a: { nodes: [{ url: up.url }] } },
+    routes: [{ id: 'a', match: { paths: ['/a/*'] }, upstream: 'a' }]
+  })
+  t.after(() => slowGw.stop())
+  const started = Date.now()
+  const slow = new Promise<{ data: string; closedAfterMs: number }>((resolve, reject) => {
+    const sock = net.connect(slowGw.gw.port, '127.0.0.1')
+    let data = ''
+    sock.setEncoding('latin1')
+    sock.on('connect', () => sock.write('GET /a/slow HTTP/1.1\r\nHost: gw\r\nX-Drip: '))
+    // One byte now and then, never the end of the head.
+    const drip = setInterval(() => { if (!sock.destroyed) sock.write('x') }, 100)
+    sock.on('data', (s: string) => { data += s })
+    sock.on('close', () => { clearInterval(drip); resolve({ data, closedAfterMs: Date.now() - started }) })
+    sock.on('error', reject)
+  })
+  // A well-behaved client on another connection is answered while the slow one drips.
+  const ok = await rawRequest(slowGw.gw.port, 'GET /a/fast HTTP/1.1\r\nHost: gw\r\n\r\n')
+  assert.equal(ok.status, 200)
+  const r = await slow
+  assert.match(r.data, /^HTTP\/1\.1 408 /)
+  assert.match(r.data, /"code":"GW_REQUEST_TIMEOUT"/)
+  assert.ok(r.closedAfterMs < 5000, `closed after ${r.closedAfterMs} ms`)
+})
