@@ -138,7 +138,12 @@ export class Reloader {
       }
       this.#draining.delete(prev)
       for (const p of plugins) {
-        Promise.resolve(p.close?.()).catch((err) => this.deps.logger.warn({ err }, 'plugin close failed'))
+        if (p.close === undefined) continue
+        try {
+          Promise.resolve(p.close()).catch((err) => this.deps.logger.warn({ err }, 'plugin close failed'))
+        } catch (err) {
+          this.deps.logger.warn({ err }, 'plugin close failed')
+        }
       }
       const keep = new Set<NodeConnection>()
       for (const snap of [this.#current, ...this.#draining]) {
@@ -146,6 +151,7 @@ export class Reloader {
       }
       void this.deps.registry.retireUnused(keep)
     }
-    check()
+    // Never in the same turn as the swap: that turn is already the longest of the reload.
+    setImmediate(check)
   }
 }

@@ -83,6 +83,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
     })))
 
   const routerMs = Math.round((performance.now() - routerStart) * 10) / 10
+  if (!sameRoutes) await yieldToEventLoop()
   const retiredPlugins: PluginInstance[] = []
   if (prev !== undefined) {
     for (const [id, old] of prev.routes) {
