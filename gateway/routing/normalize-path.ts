@@ -15,7 +15,8 @@
 //  4. Dot-segments are resolved as in RFC 3986 section 5.2.4 (`/a/./b/../c` ->
 //     `/a/c`, `/..` -> `/`, `/a/b/..` -> `/a/`). A trailing slash is kept.
 //
-// Refused (null, answer 400): a path not starting with '/'; a malformed escape
+// Refused (null, answer 400): a path not starting with '/'; a segment `..;...`
+// or `.;...` (servlet path parameters on a dot-segment); a malformed escape
 // (`%zz`, `%4`); NUL, raw or encoded (`%00`); a backslash, raw or encoded
 // (`%5C`), by policy, because some upstreams treat it as '/'; raw control
 // characters, raw space, and raw bytes above 0x7e (Node's parser already
@@ -28,6 +29,7 @@ const SLASH = 0x2f
 const DOT = 0x2e
 const PERCENT = 0x25
 const BACKSLASH = 0x5c
+const SEMICOLON = 0x3b
 
 /** Returns the canonical path, or null when the request must be refused with 400. */
 export function normalizePath(rawPath: string): string | null {
@@ -98,6 +100,10 @@ function slowPath(rawPath: string): string | null {
     } else if (p === '..') {
       out.pop()
       if (i === last) trailingSlash = true
+    } else if (p.charCodeAt(0) === DOT && (p.charCodeAt(1) === SEMICOLON || (p.charCodeAt(1) === DOT && p.charCodeAt(2) === SEMICOLON))) {
+      // `..;x` / `.;x`: servlet containers strip `;params` and then see a dot-segment
+      // that was never resolved here (the Envoy/Tomcat ACL bypass); refused.
+      return null
     } else {
       out.push(p)
     }

@@ -177,11 +177,14 @@ test('dot-segment traversal never reaches the upstream outside the routed prefix
   }
   assert.equal(up.requests.length, seen, `none reached the upstream: ${JSON.stringify(up.requests.slice(seen).map((q) => q.url))}`)
 
+  // `..;` is what servlet containers turn into `..` after routing: refused outright.
+  assertEnvelope(await rawRequest(gw.gw.port, 'GET /a/x/..;/..;/etc HTTP/1.1\r\nHost: gw\r\n\r\n'), 400, 'GW_BAD_PATH', '..; segments')
+  assert.equal(up.requests.length, seen)
+
   // Paths that stay inside the prefix are forwarded in canonical form, still inside it.
   const inside: Array<[string, string]> = [
     ['/a/x/%2e%2e/y', '/a/y'],
     ['/a/%252e%252e/%252e%252e/etc', '/a/%252e%252e/%252e%252e/etc'], // double-encoded stays literal
-    ['/a/x/..;/..;/etc', '/a/x/..;/..;/etc'], // `..;` is not a dot-segment
     ['/s/x/%2e%2e/y', '/base/y'],
     ['/s/%2e%2e', '/base/'],
     ['/a/%2e%2e', '/a/']
@@ -238,4 +241,51 @@ test('slowloris: a client that never finishes its headers gets 408 and is closed
   assert.match(r.data, /^HTTP\/1\.1 408 /)
   assert.match(r.data, /"code":"GW_REQUEST_TIMEOUT"/)
   assert.ok(r.closedAfterMs < 5000, `closed after ${r.closedAfterMs} ms`)
+})
+
+test('path tricks: the route chosen and the path sent upstream come from the same canonical form', async (t) => {
+  const adminUp = await startUpstream({ name: 'admin' })
+  const g = await startTestGateway({
+    upstreams: { api: { nodes: [{ url: up.url }] }, admin: { nodes: [{ url: adminUp.url }] } },
+    routes: [
+      { id: 'api', match: { paths: ['/api/*'] }, upstream: 'api' },
+      { id: 'admin', match: { paths: ['/admin/*'] }, upstream: 'admin' }
+    ]
+  })
+  t.after(async () => { await g.stop(); await adminUp.close() })
+  // [raw path, expected status, upstream name (or '' for none), path the upstream must see]
+  const table: Array<[string, number, string, string]> = [
+    ['/api/x', 200, 'a', '/api/x'],
+    ['/api/../admin/x', 200, 'admin', '/admin/x'],
+    ['/api/%2e%2e/admin/x', 200, 'admin', '/admin/x'],
+    ['/api/.%2e/admin/x', 200, 'admin', '/admin/x'],
+    ['/api/..%2fadmin/x', 200, 'admin', '/admin/x'],
+    ['/api/%2E%2E%2Fadmin/x', 200, 'admin', '/admin/x'],
+    ['//admin/x', 200, 'admin', '/admin/x'],
+    ['/api//x', 200, 'a', '/api/x'],
+    ['/%61dmin/x', 200, 'admin', '/admin/x'],
+    ['/api/a%2Fb', 200, 'a', '/api/a/b'],
+    ['/api/%252e%252e/admin', 200, 'a', '/api/%252e%252e/admin'],
+    ['/API/x', 404, '', ''],
+    ['/admin;x=y/x', 404, '', ''],
+    ['/api/..;/admin/x', 400, '', ''],
+    ['/api/%5Cadmin', 400, '', ''],
+    ['/admin%00/x', 400, '', '']
+  ]
+  for (const [raw, status, upstream, seen] of table) {
+    const before = { a: up.requests.length, admin: adminUp.requests.length }
+    const r = await rawRequest(g.gw.port, `GET ${raw} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`)
+    assert.equal(r.status, status, `${raw}: status`)
+    const gotA = up.requests.slice(before.a)
+    const gotAdmin = adminUp.requests.slice(before.admin)
+    if (upstream === '') {
+      assert.equal(gotA.length + gotAdmin.length, 0, `${raw}: nothing reaches any upstream`)
+      continue
+    }
+    const got = upstream === 'admin' ? gotAdmin : gotA
+    const other = upstream === 'admin' ? gotA : gotAdmin
+    assert.equal(got.length, 1, `${raw}: reaches ${upstream}`)
+    assert.equal(other.length, 0, `${raw}: and only ${upstream}`)
+    assert.equal(got[0]!.url, seen, `${raw}: the upstream sees the canonical path`)
+  }
 })

@@ -57,6 +57,11 @@ describe('normalizePath', () => {
     ['api', null],
     ['*', null],
     ['%2fapi', null],
+    ['/x/..;/admin', null], // servlet path parameter on a dot-segment
+    ['/x/.;jsessionid=1/admin', null],
+    ['/x/%2e%2e;/admin', null],
+    ['/x/..a/b', '/x/..a/b'], // not a dot-segment at all
+    ['/a;b/c', '/a;b/c'], // a semicolon elsewhere is ordinary
     ['/a%zz', null],
     ['/a%4', null],
     ['/a%', null],
