@@ -466,7 +466,6 @@ test('10,000-route reload: every route recompiled, new config serving; event-loo
   const maxDelayMs = h.max / 1e6
   t.diagnostic(`10k reload: max event-loop delay ${maxDelayMs.toFixed(1)} ms (p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms), ` +
     `compileMs ${outcome.compileMs.toFixed(1)}, total ${outcome.durationMs.toFixed(1)} ms`)
-  console.log(`# 10k-route reload: maxEventLoopDelayMs=${maxDelayMs.toFixed(1)} compileMs=${outcome.compileMs.toFixed(1)} durationMs=${outcome.durationMs.toFixed(1)}`)
 
   const after = await probe()
   assert.deepEqual(after.map((x) => [x.status, x.gen]), [[200, 'g2'], [200, 'g2'], [200, 'g2'], [200, 'g2']])
