@@ -6,6 +6,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gateway } from '../gateway.js'
+import { normalizePath } from '../routing/normalize-path.js'
+import { hostOf } from '../proxy/proxy-runtime.js'
 
 function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
@@ -88,6 +90,34 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         }
       }))
     }))
+  })
+
+  // Which route would serve a request, and what the upstream would be sent: for
+  // checking an edit before (or after) it goes live. Header conditions are given
+  // as `header.<name>=value` query parameters.
+  app.get('/admin/match', async (request, reply) => {
+    const q = request.query as Record<string, string | undefined>
+    if (q.path === undefined) return reply.code(400).send({ error: 'query parameter "path" is required' })
+    const rawPath = q.path.split('?', 1)[0]!
+    const path = normalizePath(rawPath)
+    if (path === null) return reply.code(400).send({ error: `path "${q.path}" is refused by normalisation (GW_BAD_PATH)` })
+    const headers: Record<string, string> = {}
+    for (const [k, v] of Object.entries(q)) if (k.startsWith('header.') && v !== undefined) headers[k.slice(7).toLowerCase()] = v
+    const rawQuery = q.path.includes('?') ? q.path.slice(q.path.indexOf('?') + 1) : ''
+    const snap = gw.current
+    const hit = snap.router.find({ method: (q.method ?? 'GET').toUpperCase(), host: hostOf(q.host), path, headers, rawQuery })
+    if (hit === undefined) return reply.code(404).send({ path, route: null })
+    const route = hit.value
+    return {
+      path,
+      route: route.id,
+      pattern: hit.pattern,
+      params: hit.params,
+      upstream: route.upstreamName,
+      nodes: snap.upstreams.get(route.upstreamName)?.nodes.map((n) => n.id) ?? [],
+      forwardedPath: route.forwardPath(path, hit) + (rawQuery === '' ? '' : '?' + rawQuery),
+      plugins: route.plugins.map((p) => p.name)
+    }
   })
 
   app.post('/admin/reload', async (_request, reply) => {

@@ -256,3 +256,35 @@ test('admin.token: /admin/* and /metrics need the bearer token; health endpoints
   // The data plane is not behind the admin token.
   assert.equal((await get(g.url + '/r')).status, 200)
 })
+
+test('/admin/match explains which route serves a request and what the upstream is sent', async (t) => {
+  const up = await startUpstream()
+  const g = await startTestGateway({
+    upstreams: { blue: { nodes: [{ url: up.url }] }, green: { nodes: [{ url: up.url }] } },
+    routes: [
+      { id: 'orders', match: { paths: ['/orders/:id'] }, upstream: 'blue', rewrite: { path: '/v2/orders/:id' } },
+      { id: 'testers', priority: 10, match: { paths: ['/orders/:id'], headers: { 'x-tester': 'yes' } }, upstream: 'green', plugins: { cors: {} } },
+      { id: 'api', match: { hosts: ['api.example.com'], paths: ['/api/*'], methods: ['GET'] }, upstream: 'blue', rewrite: { stripPrefix: true } }
+    ]
+  })
+  t.after(async () => { await g.stop(); await up.close() })
+  const match = async (qs: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await request(`${g.adminUrl}/admin/match?${qs}`)
+    return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
+  }
+  let m = await match('path=/orders/42')
+  assert.equal(m.status, 200)
+  assert.deepEqual({ route: m.body.route, upstream: m.body.upstream, forwardedPath: m.body.forwardedPath, params: m.body.params },
+    { route: 'orders', upstream: 'blue', forwardedPath: '/v2/orders/42', params: { id: '42' } })
+  m = await match('path=/orders/42&header.X-Tester=yes')
+  assert.equal(m.body.route, 'testers')
+  assert.deepEqual(m.body.plugins, ['cors'])
+  m = await match(`path=${encodeURIComponent('/api/%2e%2e/api/items?x=1')}&host=API.example.com:8080`)
+  assert.equal(m.body.route, 'api')
+  assert.equal(m.body.path, '/api/items')
+  assert.equal(m.body.forwardedPath, '/items?x=1')
+  assert.equal((await match('path=/api/items&host=api.example.com&method=POST')).status, 404, 'method condition applies')
+  assert.equal((await match('path=/nothing')).status, 404)
+  assert.equal((await match(`path=${encodeURIComponent('/a/..;/b')}`)).status, 400)
+  assert.equal((await match('host=x')).status, 400, 'path is required')
+})
