@@ -1,4 +1,5 @@
-import type { BalancedNode, Balancer } from '../types.js'
+import type { BalancedNode } from '../types.js'
+import { WeightedBalancer } from './weighted-balancer.js'
 
 /**
  * Least connections, as nginx/APISIX least_conn: the eligible node with the
@@ -6,18 +7,9 @@ import type { BalancedNode, Balancer } from '../types.js'
  * multiplication (exact on integers). Nodes tied on the best score share the
  * load by smooth weighted round robin among themselves, as nginx does.
  */
-export class LeastConnBalancer<N extends BalancedNode> implements Balancer<N> {
-  private readonly nodes: readonly N[]
-  private readonly weights: Float64Array
-  private readonly current: Float64Array
-
-  constructor(nodes: readonly N[]) {
-    this.nodes = nodes.slice()
-    const n = this.nodes.length
-    this.weights = new Float64Array(n)
-    this.current = new Float64Array(n)
-    for (let i = 0; i < n; i++) this.weights[i] = this.nodes[i]!.weight
-  }
+export class LeastConnBalancer<N extends BalancedNode> extends WeightedBalancer<N> {
+  /** Smooth round-robin state for breaking ties among equally loaded nodes. */
+  private readonly current = new Float64Array(this.nodes.length)
 
   pick(_hashKey: string | undefined, exclude?: N): N | undefined {
     const nodes = this.nodes

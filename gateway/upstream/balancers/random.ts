@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto'
-import type { BalancedNode, Balancer } from '../types.js'
+import type { BalancedNode } from '../types.js'
+import { WeightedBalancer } from './weighted-balancer.js'
 
 const TWO_POW_32 = 4294967296
 
@@ -15,26 +16,20 @@ const TWO_POW_32 = 4294967296
  * which would make each pick allocate. The state is seeded from node:crypto
  * (or from `seed`, for reproducible tests).
  */
-export class RandomBalancer<N extends BalancedNode> implements Balancer<N> {
-  private readonly nodes: readonly N[]
-  private readonly weights: Float64Array
+export class RandomBalancer<N extends BalancedNode> extends WeightedBalancer<N> {
   /** cumulative[i] = sum of weights[0..i]. */
   private readonly cumulative: Float64Array
   private readonly total: number
   private readonly rngState = new Uint32Array(1)
 
   constructor(nodes: readonly N[], seed?: number) {
+    super(nodes)
     if (seed === undefined) randomFillSync(this.rngState)
     else this.rngState[0] = seed
-    this.nodes = nodes.slice()
-    const n = this.nodes.length
-    this.weights = new Float64Array(n)
-    this.cumulative = new Float64Array(n)
+    this.cumulative = new Float64Array(this.nodes.length)
     let sum = 0
-    for (let i = 0; i < n; i++) {
-      const w = this.nodes[i]!.weight
-      this.weights[i] = w
-      sum += w
+    for (let i = 0; i < this.nodes.length; i++) {
+      sum += this.weights[i]!
       this.cumulative[i] = sum
     }
     this.total = sum

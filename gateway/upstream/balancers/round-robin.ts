@@ -1,4 +1,5 @@
-import type { BalancedNode, Balancer } from '../types.js'
+import type { BalancedNode } from '../types.js'
+import { WeightedBalancer } from './weighted-balancer.js'
 
 /**
  * Smooth weighted round robin, as nginx's ngx_http_upstream_get_peer does it:
@@ -10,18 +11,9 @@ import type { BalancedNode, Balancer } from '../types.js'
  * pick (their current weight is left untouched), as nginx skips down and
  * already-tried peers. State lives in typed arrays indexed by node position.
  */
-export class RoundRobinBalancer<N extends BalancedNode> implements Balancer<N> {
-  private readonly nodes: readonly N[]
-  private readonly weights: Float64Array
-  private readonly current: Float64Array
-
-  constructor(nodes: readonly N[]) {
-    this.nodes = nodes.slice()
-    const n = this.nodes.length
-    this.weights = new Float64Array(n)
-    this.current = new Float64Array(n)
-    for (let i = 0; i < n; i++) this.weights[i] = this.nodes[i]!.weight
-  }
+export class RoundRobinBalancer<N extends BalancedNode> extends WeightedBalancer<N> {
+  /** nginx's current_weight per node. */
+  private readonly current = new Float64Array(this.nodes.length)
 
   pick(_hashKey: string | undefined, exclude?: N): N | undefined {
     const nodes = this.nodes
