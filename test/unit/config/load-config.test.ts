@@ -847,17 +847,22 @@ const crossFileCases: Case[] = [
   }
 ]
 
-describe('loadConfig: issues point into the file the value came from', () => {
-  for (const c of crossFileCases) {
-    it(c.name, () => {
-      const { dir, result } = load(c.files, c.env ?? {})
-      assert.equal(result.ok, false, 'expected the config to be refused')
-      if (result.ok) return
-      const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
-      assert.deepEqual(lines, c.expected)
-    })
-  }
-})
+/** One test per case: the config is refused with exactly these formatted issue lines. */
+function describeRefusals (title: string, list: Case[]): void {
+  describe(title, () => {
+    for (const c of list) {
+      it(c.name, () => {
+        const { dir, result } = load(c.files, c.env ?? {})
+        assert.equal(result.ok, false, 'expected the config to be refused')
+        if (result.ok) return
+        const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
+        assert.deepEqual(lines, c.expected)
+      })
+    }
+  })
+}
+
+describeRefusals('loadConfig: issues point into the file the value came from', crossFileCases)
 
 // The main file below the directory issues are shown relative to (as
 // `gateway validate config/gateway.yaml` run from the project root): the files
@@ -894,7 +899,7 @@ const nestedMainCases: Array<{ name: string; files: Record<string, string>; expe
 
 describe('loadConfig: files named in a message are shown like the issue location', () => {
   for (const c of nestedMainCases) {
-    it(c.name, () => {
+      it(c.name, () => {
       const dir = writeTree(c.files)
       const result = loadConfig(join(dir, 'etc', 'main.yaml'), {})
       assert.equal(result.ok, false, 'expected the config to be refused')
@@ -906,17 +911,7 @@ describe('loadConfig: files named in a message are shown like the issue location
   }
 })
 
-describe('loadConfig: issues (file:line:column: path: message)', () => {
-  for (const c of cases) {
-    it(c.name, () => {
-      const { dir, result } = load(c.files, c.env ?? {})
-      assert.equal(result.ok, false, 'expected the config to be refused')
-      if (result.ok) return
-      const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
-      assert.deepEqual(lines, c.expected)
-    })
-  }
-})
+describeRefusals('loadConfig: issues (file:line:column: path: message)', cases)
 
 describe('loadConfig: accepted forms', () => {
   it('env substitution: set, default, whole-value coercion, escapes', () => {
