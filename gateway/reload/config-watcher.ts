@@ -3,7 +3,7 @@
 // once per burst of events: an editor's save or a `git pull` touching fifty
 // files gives one reload. Under continuous churn (a discovery feed rewriting a
 // file every 100 ms) a reload still happens at least every `maxWaitMs`.
-import { watch, type FSWatcher } from 'node:fs'
+import { statSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 
 export class ConfigWatcher {
@@ -16,11 +16,16 @@ export class ConfigWatcher {
 
   constructor (readonly onChange: () => void, readonly debounceMs = 200, readonly maxWaitMs = 1000) {}
 
-  /** Watches exactly the directories of these files (call again after each reload). */
+  /**
+   * Watches exactly the directories of these files, and each listed directory
+   * itself (an included directory: a file added to it is a change even when it
+   * held none before). Call again after each reload.
+   */
   setFiles (files: readonly string[]): void {
     if (this.#closed) return
     this.#files = new Set(files)
     const dirs = new Set(files.map((f) => dirname(f)))
+    for (const f of files) if (isDirectory(f)) dirs.add(f)
     for (const [dir, w] of this.#watchers) {
       if (!dirs.has(dir)) {
         w.close()
@@ -63,5 +68,13 @@ export class ConfigWatcher {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     for (const w of this.#watchers.values()) w.close()
     this.#watchers.clear()
+  }
+}
+
+function isDirectory (path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
   }
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { ConfigWatcher } from '../../../gateway/reload/config-watcher.js'
+import { until } from '../../helpers/until.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -59,4 +60,22 @@ test('files of no interest in a watched directory are ignored', async () => {
   w.close()
   fs.rmSync(dir, { recursive: true, force: true })
   assert.equal(calls, 0)
+})
+
+test('a YAML file added to an included directory that held none is a change', async () => {
+  const { dir, file } = tempConfig()
+  const routes = path.join(dir, 'routes')
+  fs.mkdirSync(routes)
+  let calls = 0
+  const w = new ConfigWatcher(() => { calls++ }, 50, 500)
+  // The loader lists every file read plus each included directory.
+  w.setFiles([file, routes])
+  fs.writeFileSync(path.join(routes, 'payments.yaml'), 'routes: []\n')
+  try {
+    await until('a callback for the new file', () => calls > 0)
+  } finally {
+    w.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  assert.equal(calls, 1)
 })
