@@ -23,19 +23,28 @@ const ANSWERS: Record<string, string> = {
   '/u/next': 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext'
 }
 
+/** Routes /u/* (one node) and /p/* (two nodes) get the same answers. */
 function respond (req: RawUpstreamRequest): string {
-  return ANSWERS[req.target] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'
+  return ANSWERS[req.target.replace(/^\/p\//, '/u/')] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'
 }
 
 let up: RawUpstream
+let up2: RawUpstream
 let gw: TestGateway
 const conns: RawConnection[] = []
 
 before(async () => {
   up = await startRawUpstream(respond)
+  up2 = await startRawUpstream(respond)
   gw = await startTestGateway({
-    upstreams: { raw: { nodes: [{ url: up.url }] } },
-    routes: [{ id: 'u', match: { paths: ['/u/*'] }, upstream: 'raw' }]
+    upstreams: {
+      raw: { nodes: [{ url: up.url }] },
+      pair: { nodes: [{ url: up.url }, { url: up2.url }], retries: 1 }
+    },
+    routes: [
+      { id: 'u', match: { paths: ['/u/*'] }, upstream: 'raw' },
+      { id: 'p', match: { paths: ['/p/*'] }, upstream: 'pair' }
+    ]
   })
 })
 
@@ -43,6 +52,7 @@ after(async () => {
   for (const c of conns) c.close()
   await gw.stop()
   await up.close()
+  await up2.close()
 })
 
 async function connect (): Promise<RawConnection> {
@@ -127,12 +137,12 @@ test('with Expect: 100-continue the client gets the gateway\'s 100, then the ups
 // client must get an honest 502, never the upstream's 100 (nor a second one).
 test('100 Continue from the upstream: never relayed; 502 GW_UPSTREAM_BAD_RESPONSE, not retried; the socket stays usable', async () => {
   const c = await connect()
-  const seen = up.requests.length
-  const r = await c.exchange(get('/u/continue'))
+  const seen = up.requests.length + up2.requests.length
+  const r = await c.exchange(get('/p/continue'))
   assert.equal(r.interim.length, 0, r.interim.map((h) => h.raw).join('\n'))
   assert.equal(r.status, 502, r.raw)
   assert.equal((JSON.parse(r.body.toString()) as { error: { code: string } }).error.code, 'GW_UPSTREAM_BAD_RESPONSE')
-  assert.equal(up.requests.length, seen + 1, 'sent upstream once')
+  assert.equal(up.requests.length + up2.requests.length, seen + 1, 'sent upstream once: a GET on a two-node upstream is not retried')
   await assertStillUsable(c, '100')
 
   const p = await c.exchange('POST /u/continue HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody')
