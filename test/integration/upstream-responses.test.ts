@@ -13,6 +13,8 @@ const FINAL = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\
 const ANSWERS: Record<string, string> = {
   '/u/early-hints': 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n' +
     'Link: </app.js>; rel=preload; as=script\r\nX-Hint: yes\r\nContent-Length: 9\r\nConnection: x-hint\r\n\r\n' + FINAL,
+  '/u/hints-without-link': 'HTTP/1.1 103 Early Hints\r\nX-Hint: yes\r\n\r\n' + FINAL,
+  '/u/hints-odd-link': 'HTTP/1.1 103 Early Hints\r\nLink: <x>; title="a b"\r\n\r\n' + FINAL,
   '/u/processing': 'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n' + FINAL,
   '/u/continue': 'HTTP/1.1 100 Continue\r\n\r\n' + FINAL,
   '/u/unknown-1xx': 'HTTP/1.1 199 Whatever\r\nX-Info: 1\r\n\r\n' + FINAL,
@@ -96,6 +98,16 @@ test('103 Early Hints: relayed to an HTTP/1.1 client with its Link headers, then
   assert.equal(hints.headers['x-hint'], undefined, 'a header the upstream listed in Connection is not relayed')
   assertHello(r, '103')
   await assertStillUsable(c, '103')
+})
+
+test('103 without a Link, or with one Node refuses to write: dropped; the final 200 arrives intact; the socket stays usable', async () => {
+  const c = await connect()
+  for (const path of ['/u/hints-without-link', '/u/hints-odd-link']) {
+    const r = await c.exchange(get(path))
+    assert.equal(r.interim.length, 0, `${path}\n${r.interim.map((h) => h.raw).join('\n')}`)
+    assertHello(r, path)
+  }
+  await assertStillUsable(c, '103 dropped')
 })
 
 test('102 Processing (twice): relayed as bare interim heads, then the final 200 intact; the socket stays usable', async () => {
