@@ -13,6 +13,7 @@ import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
 import { peerAddress, requestIdFor } from './client-identity.js'
 import { RequestContext } from './request-context.js'
 import { completeUpgrade } from './websocket.js'
+import { relayInterim } from './interim-responses.js'
 import type { Duplex, Readable } from 'node:stream'
 import { classifyUpstreamError, isRetryable } from './upstream-errors.js'
 
@@ -180,6 +181,11 @@ export class ProxyRuntime {
 
   onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {
     if (ctx.closed) return false
+    // An interim response (undici reports each 1xx head here); the final one follows.
+    if (status < 200) {
+      relayInterim(ctx.req, ctx.res, status, raw)
+      return true
+    }
     ctx.responseStarted = true
     ctx.status = status
     ctx.resumeUpstream = resume
@@ -188,6 +194,15 @@ export class ProxyRuntime {
     headers['x-request-id'] = ctx.requestId
     this.runResponsePhase(ctx, status, headers)
     const res = ctx.res
+    if (status === 204 || status === 304) {
+      // No content follows these, whatever Content-Length says (RFC 9112 6.3): the
+      // client's response is whole now. A 204 must not announce any (RFC 9110 8.6);
+      // a 304 keeps the length of the representation it stands for.
+      if (status === 204) delete headers['content-length']
+      res.writeHead(status, headers)
+      res.end()
+      return true
+    }
     res.writeHead(status, headers)
     return true
   }
@@ -216,7 +231,9 @@ export class ProxyRuntime {
 
   onUpstreamError (ctx: RequestContext, err: Error): void {
     this.releaseNode(ctx)
-    if (ctx.closed) return
+    // Ended: a 204 or 304 answered whole at its head, whose Content-Length undici
+    // then counts as missing bytes. The client has its response; nothing failed.
+    if (ctx.closed || ctx.res.writableEnded) return
     const failed = ctx.node!
     failed.conn.failures++
     failed.conn.lastError = (err as NodeJS.ErrnoException).code ?? err.message

@@ -21,9 +21,10 @@ export function classifyUpstreamError (err: Error): ErrorReply {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return coreReplies.UPSTREAM_REFUSED
+    case 'UND_ERR_SOCKET':
+      return badResponse(err) ? coreReplies.UPSTREAM_BAD_RESPONSE : coreReplies.UPSTREAM_RESET
     case 'ECONNRESET':
     case 'EPIPE':
-    case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return coreReplies.UPSTREAM_RESET
     default:
@@ -41,5 +42,16 @@ export function classifyUpstreamError (err: Error): ErrorReply {
 export function isRetryable (err: Error): boolean {
   const code = (err as NodeJS.ErrnoException).code
   return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ||
-    code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CONNECT_TIMEOUT'
+    code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    (code === 'UND_ERR_SOCKET' && !badResponse(err))
+}
+
+/**
+ * undici's socket errors for a response it will not parse on HTTP/1.1: a
+ * `100 Continue` (it never sends Expect, and drops the connection rather than
+ * skip the 100) or a 101 to a request that asked for no upgrade. The upstream
+ * did answer, so this is an invalid response, not a reset, and not worth a retry.
+ */
+function badResponse (err: Error): boolean {
+  return err.message === 'bad response' || err.message === 'bad upgrade'
 }

@@ -15,6 +15,8 @@ test('timeouts are 504, refusals and resets 502, a streaming body over the limit
     [withCode('ENOTFOUND'), 502, 'GW_UPSTREAM_REFUSED'],
     [withCode('ECONNRESET'), 502, 'GW_UPSTREAM_RESET'],
     [new errors.SocketError('other side closed'), 502, 'GW_UPSTREAM_RESET'],
+    [new errors.SocketError('bad response'), 502, 'GW_UPSTREAM_BAD_RESPONSE'],
+    [new errors.SocketError('bad upgrade'), 502, 'GW_UPSTREAM_BAD_RESPONSE'],
     [withCode('HPE_INVALID_CONSTANT'), 502, 'GW_UPSTREAM_BAD_RESPONSE'],
     [new errors.ResponseContentLengthMismatchError(), 502, 'GW_UPSTREAM_BAD_RESPONSE'],
     [withCode('GW_BODY_TOO_LARGE'), 413, 'GW_BODY_TOO_LARGE'],
@@ -33,4 +35,5 @@ test('only failures before any response are retryable', () => {
   assert.equal(isRetryable(new errors.ConnectTimeoutError()), true)
   assert.equal(isRetryable(new errors.HeadersTimeoutError()), false, 'the upstream may be processing it')
   assert.equal(isRetryable(withCode('GW_BODY_TOO_LARGE')), false)
+  assert.equal(isRetryable(new errors.SocketError('bad response')), false, 'the upstream answered (a 100 undici refuses)')
 })

@@ -1,0 +1,72 @@
+// An upstream that answers with exact bytes: a raw TCP server on loopback, for
+// response shapes Node's http server would never produce (interim 1xx heads,
+// a 204 or 304 that announces a Content-Length). Connections are kept alive;
+// request bodies framed by Content-Length are read and dropped.
+import net from 'node:net'
+import type { AddressInfo } from 'node:net'
+
+export interface RawUpstreamRequest {
+  method: string
+  target: string
+  /** The request head as received (latin1), without the final empty line. */
+  head: string
+}
+
+/** Returns the exact bytes to answer with. */
+export type RawResponder = (req: RawUpstreamRequest) => string | Buffer
+
+export interface RawUpstream {
+  url: string
+  port: number
+  requests: RawUpstreamRequest[]
+  /** Connections accepted so far. */
+  readonly connections: number
+  close(): Promise<void>
+}
+
+export function startRawUpstream (respond: RawResponder): Promise<RawUpstream> {
+  const requests: RawUpstreamRequest[] = []
+  const sockets = new Set<net.Socket>()
+  let connections = 0
+
+  const server = net.createServer((sock) => {
+    connections++
+    sockets.add(sock)
+    sock.on('close', () => sockets.delete(sock))
+    sock.on('error', () => {})
+    let buf = Buffer.alloc(0)
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk])
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n', 0, 'latin1')
+        if (end < 0) return
+        const head = buf.subarray(0, end).toString('latin1')
+        const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head)
+        const total = end + 4 + (cl === null ? 0 : Number(cl[1]))
+        if (buf.length < total) return
+        buf = buf.subarray(total)
+        const [method = '', target = ''] = head.slice(0, head.indexOf('\r\n')).split(' ')
+        const req = { method, target, head }
+        requests.push(req)
+        sock.write(respond(req))
+      }
+    })
+  })
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        port,
+        requests,
+        get connections () { return connections },
+        close: () => new Promise<void>((done) => {
+          for (const s of sockets) s.destroy()
+          server.close(() => done())
+        })
+      })
+    })
+  })
+}
