@@ -2,13 +2,12 @@
 // timeouts, client errors); one catch-all route hands every request to the
 // ProxyRuntime, whose hot-reloadable route table Fastify's own router (fixed
 // once the server starts) could not provide.
-import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import Fastify, { LogController, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ServerConfig } from './config/types.js'
 import { answerClientError } from './client-error.js'
-import { envelopeBody, GatewayErrors } from './errors.js'
+import { coreReplies } from './errors.js'
 import { kExpectContinue, type ProxyRuntime } from './proxy/proxy-runtime.js'
 
 export type DataPlane = ReturnType<typeof createDataPlane>
@@ -42,13 +41,16 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
       })
       return s
     },
-    clientErrorHandler: (err, socket) => { answerClientError(err, socket) },
-    // Requests Fastify's router refuses before our handler runs (e.g. a malformed %-escape).
-    frameworkErrors: (err, _request, reply: FastifyReply) => {
-      const e = (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? GatewayErrors.BAD_PATH : GatewayErrors.BAD_REQUEST
-      const requestId = randomUUID()
-      void reply.code(e.status).header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId)
-        .send(envelopeBody(e.status, e.code, e.message, requestId))
+    // Node's parser refused a request: the envelope on the socket, and an access log line.
+    clientErrorHandler: (err, socket) => {
+      const e = answerClientError(err, socket)
+      if (e !== undefined) runtime.clientRefused(socket, e)
+    },
+    // Requests Fastify's router refuses before our handler runs (e.g. a %-escape that
+    // does not decode): the runtime answers them, with a request id and a log line.
+    frameworkErrors: (err, request, reply: FastifyReply) => {
+      reply.hijack()
+      runtime.refuse(request.raw, reply.raw, (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? coreReplies.BAD_PATH : coreReplies.BAD_REQUEST)
     }
   })
   // Bodies are streamed to the upstream untouched: no parsing, no buffering.
