@@ -2,35 +2,13 @@
 // timeouts, client errors); one catch-all route hands every request to the
 // ProxyRuntime, whose hot-reloadable route table Fastify's own router (fixed
 // once the server starts) could not provide.
-import { randomUUID } from 'node:crypto'
 import http from 'node:http'
-import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ServerConfig } from './config/types.js'
-import { envelopeBody, GatewayErrors } from './errors.js'
+import { answerClientError } from './client-error.js'
+import { coreReplies } from './errors.js'
 import { kExpectContinue, type ProxyRuntime } from './proxy/proxy-runtime.js'
-
-/** Maps Node's client errors to the envelope: 431, 408, 413, else 400; always closes. */
-function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
-  const e = err.code === 'HPE_HEADER_OVERFLOW'
-    ? GatewayErrors.HEADERS_TOO_LARGE
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? GatewayErrors.REQUEST_TIMEOUT
-      : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
-        ? GatewayErrors.BODY_TOO_LARGE
-        : GatewayErrors.BAD_REQUEST
-  // A parse error can come after the head was handed to the handler (an unknown
-  // Transfer-Encoding, a bad chunk size): a response then exists but has sent
-  // nothing yet, and the client must still get the 400 (as Node's default does).
-  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
-  if (socket.writable && (pending == null || pending.headersSent !== true)) {
-    const body = envelopeBody(e.status, e.code, e.message, undefined)
-    socket.end(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-  }
-  socket.destroySoon()
-}
 
 export type DataPlane = ReturnType<typeof createDataPlane>
 
@@ -63,13 +41,16 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
       })
       return s
     },
-    clientErrorHandler: clientErrorReply,
-    // Requests Fastify's router refuses before our handler runs (e.g. a malformed %-escape).
-    frameworkErrors: (err, _request, reply: FastifyReply) => {
-      const e = (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? GatewayErrors.BAD_PATH : GatewayErrors.BAD_REQUEST
-      const requestId = randomUUID()
-      void reply.code(e.status).header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId)
-        .send(envelopeBody(e.status, e.code, e.message, requestId))
+    // Node's parser refused a request: the envelope on the socket, and an access log line.
+    clientErrorHandler: (err, socket) => {
+      const e = answerClientError(err, socket)
+      if (e !== undefined) runtime.clientRefused(socket, e)
+    },
+    // Requests Fastify's router refuses before our handler runs (e.g. a %-escape that
+    // does not decode): the runtime answers them, with a request id and a log line.
+    frameworkErrors: (err, request, reply: FastifyReply) => {
+      reply.hijack()
+      runtime.refuse(request.raw, reply.raw, (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? coreReplies.BAD_PATH : coreReplies.BAD_REQUEST)
     }
   })
   // Bodies are streamed to the upstream untouched: no parsing, no buffering.

@@ -3,31 +3,70 @@
 // result, routes, upstreams and their nodes), plus a reload trigger. Bound to
 // loopback by default; a bearer token is required when one is configured (and
 // config validation insists on one when the admin port is not loopback).
-import { timingSafeEqual, createHash } from 'node:crypto'
-import Fastify, { type FastifyInstance } from 'fastify'
+// Every error it answers, its own or Fastify's, is the gateway's envelope.
+import { timingSafeEqual, createHash, randomUUID } from 'node:crypto'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Gateway } from '../gateway.js'
+import { answerClientError } from '../client-error.js'
+import { GatewayErrors } from '../errors.js'
 import { normalizePath } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
+import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
+
+/** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
+const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
 
 function digest (s: string): Buffer {
   return createHash('sha256').update(s).digest()
 }
 
+/** The path Fastify's router matches: no query string, at most one trailing slash ignored. */
+function routedPath (url: string): string {
+  const q = url.indexOf('?')
+  const path = q < 0 ? url : url.slice(0, q)
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
 export function createAdminServer (gw: Gateway): FastifyInstance {
-  const app = Fastify({ logger: false })
+  const app = Fastify({
+    logger: false,
+    genReqId: () => randomUUID(),
+    routerOptions: { ignoreTrailingSlash: true },
+    clientErrorHandler: (err, socket) => { answerClientError(err, socket) },
+    // Requests Fastify's router refuses before any route (e.g. a malformed %-escape in a parameter).
+    frameworkErrors: (err, _request, reply) => { void sendAdminError(reply, AdminErrors.BAD_REQUEST, err.message) }
+  })
+
+  // Methods per path, for the 405 answer's `Allow`.
+  const allowed = new Map<string, string[]>()
+  app.addHook('onRoute', (route) => {
+    const list = allowed.get(route.url) ?? []
+    for (const m of [route.method].flat()) if (!list.includes(m)) list.push(m)
+    allowed.set(route.url, list)
+  })
 
   app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?', 1)[0]
-    if (path === '/healthz' || path === '/readyz') return
+    if (request.routeOptions.url !== undefined && OPEN_ROUTES.has(request.routeOptions.url)) return
     const token = gw.current.config.admin.token
     if (token === undefined) return
     const auth = request.headers.authorization ?? ''
     const given = auth.startsWith('Bearer ') ? auth.slice(7) : ''
     // Compare digests: constant time and equal lengths whatever was sent.
     if (!timingSafeEqual(digest(given), digest(token))) {
-      return reply.code(401).header('www-authenticate', 'Bearer')
-        .send({ error: { status: 401, code: 'GW_ADMIN_UNAUTHORIZED', message: 'Missing or wrong admin bearer token', requestId: null } })
+      return sendAdminError(reply.header('www-authenticate', 'Bearer'), AdminErrors.UNAUTHORIZED)
     }
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const methods = allowed.get(routedPath(request.url))
+    if (methods === undefined) return sendAdminError(reply, AdminErrors.NOT_FOUND)
+    return sendAdminError(reply.header('allow', methods.join(', ')), AdminErrors.METHOD_NOT_ALLOWED)
+  })
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { e, showMessage } = adminErrorFor(err)
+    if (e.status >= 500) gw.logger.error({ err, reqId: request.id, url: request.url }, 'admin request failed')
+    return sendAdminError(reply, e, showMessage ? err.message : e.message)
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -96,16 +135,22 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
   // checking an edit before (or after) it goes live. Header conditions are given
   // as `header.<name>=value` query parameters.
   app.get('/admin/match', async (request, reply) => {
-    const q = request.query as Record<string, string | undefined>
-    if (q.path === undefined) return reply.code(400).send({ error: 'query parameter "path" is required' })
-    const rawPath = q.path.split('?', 1)[0]!
+    const q = request.query as Record<string, string | string[] | undefined>
+    for (const [k, v] of Object.entries(q)) {
+      if (typeof v !== 'string') return sendAdminError(reply, AdminErrors.BAD_REQUEST, `query parameter "${k}" is given more than once`)
+    }
+    const given = q as Record<string, string | undefined>
+    if (given.path === undefined) return sendAdminError(reply, AdminErrors.BAD_REQUEST, 'query parameter "path" is required')
+    const rawPath = given.path.split('?', 1)[0]!
     const path = normalizePath(rawPath)
-    if (path === null) return reply.code(400).send({ error: `path "${q.path}" is refused by normalisation (GW_BAD_PATH)` })
+    if (path === null) {
+      return sendAdminError(reply, GatewayErrors.BAD_PATH, `path ${JSON.stringify(given.path)} is refused by normalisation (as the data plane would refuse it)`)
+    }
     const headers: Record<string, string> = {}
-    for (const [k, v] of Object.entries(q)) if (k.startsWith('header.') && v !== undefined) headers[k.slice(7).toLowerCase()] = v
-    const rawQuery = q.path.includes('?') ? q.path.slice(q.path.indexOf('?') + 1) : ''
+    for (const [k, v] of Object.entries(given)) if (k.startsWith('header.') && v !== undefined) headers[k.slice(7).toLowerCase()] = v
+    const rawQuery = given.path.includes('?') ? given.path.slice(given.path.indexOf('?') + 1) : ''
     const snap = gw.current
-    const hit = snap.router.find({ method: (q.method ?? 'GET').toUpperCase(), host: hostOf(q.host), path, headers, rawQuery })
+    const hit = snap.router.find({ method: (given.method ?? 'GET').toUpperCase(), host: hostOf(given.host), path, headers, rawQuery })
     if (hit === undefined) return reply.code(404).send({ path, route: null })
     const route = hit.value
     return {

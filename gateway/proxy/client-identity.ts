@@ -64,7 +64,12 @@ export class TrustPolicy {
 
 /** The TCP peer's address; IPv4 clients of a dual-stack listener show as plain IPv4, not `::ffff:a.b.c.d`. */
 export function peerAddress (req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? ''
+  return socketPeerAddress(req.socket)
+}
+
+/** The same, from the socket (for a request Node's parser refused before it existed). */
+export function socketPeerAddress (socket: Socket): string {
+  const a = socket.remoteAddress ?? ''
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a
 }
 

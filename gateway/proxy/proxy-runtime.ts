@@ -2,15 +2,16 @@
 // route's pre-compiled plugin phases, pick a node, and stream the exchange
 // through undici. Everything per-route was compiled when the config loaded.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
 import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
 import { normalizePath } from '../routing/normalize-path.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
-import type { AccessLog } from '../observability/access-log.js'
+import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
 import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
-import { peerAddress, requestIdFor } from './client-identity.js'
+import { peerAddress, requestIdFor, socketPeerAddress } from './client-identity.js'
 import { RequestContext } from './request-context.js'
 import { completeUpgrade } from './websocket.js'
 import { relayInterim } from './interim-responses.js'
@@ -42,6 +43,43 @@ export class ProxyRuntime {
   ) {}
 
   handle (req: IncomingMessage, res: ServerResponse, upgrade = false): void {
+    const ctx = this.#open(req, res, upgrade)
+    try {
+      this.#route(ctx, req, ctx.snapshot, upgrade)
+    } catch (err) {
+      this.#failed(ctx, err)
+    }
+  }
+
+  /**
+   * A request refused before it could reach handle() (Fastify's router could not
+   * decode its target): answered, counted and logged like any refused request.
+   */
+  refuse (req: IncomingMessage, res: ServerResponse, reply: ErrorReply): void {
+    const ctx = this.#open(req, res, false)
+    try {
+      this.#identify(ctx, req, ctx.snapshot)
+      this.#refuse(ctx, reply)
+    } catch (err) {
+      this.#failed(ctx, err)
+    }
+  }
+
+  /**
+   * Node's parser refused a request and `e` was written on the socket. When the
+   * head had already reached handle(), that request's own line tells the outcome;
+   * otherwise no request existed and one line says what is known.
+   */
+  clientRefused (socket: Socket, e: { status: number; code: string }): void {
+    const pending = (socket as Socket & { _httpMessage?: TaggedResponse | null })._httpMessage
+    const ctx = pending?.[kCtx]
+    if (ctx === undefined) return this.accessLog.writeRefused(socketPeerAddress(socket), e.status, e.code)
+    if (ctx.closed) return
+    ctx.status = e.status
+    ctx.errorCode = e.code
+  }
+
+  #open (req: IncomingMessage, res: ServerResponse, upgrade: boolean): RequestContext {
     const snap = this.snapshots.current
     const ctx = new RequestContext(req, res, snap, this, performance.now())
     ctx.upgrade = upgrade
@@ -50,38 +88,50 @@ export class ProxyRuntime {
     this.inflight++
     ;(res as TaggedResponse)[kCtx] = ctx
     res.on('close', onResponseClose)
-    try {
-      this.#route(ctx, req, snap, upgrade)
-    } catch (err) {
-      // A bug must cost one request a 500, never the process or a hung client.
-      this.logger.error({ err, reqId: ctx.requestId }, 'request handling failed')
-      this.replyError(ctx, coreReplies.INTERNAL)
-    }
+    return ctx
   }
 
-  #route (ctx: RequestContext, req: IncomingMessage, snap: Snapshot, upgrade: boolean): void {
+  #failed (ctx: RequestContext, err: unknown): void {
+    // A bug must cost one request a 500, never the process or a hung client.
+    this.logger.error({ err, reqId: ctx.requestId }, 'request handling failed')
+    this.replyError(ctx, coreReplies.INTERNAL)
+  }
+
+  #identify (ctx: RequestContext, req: IncomingMessage, snap: Snapshot): void {
     ctx.peerTrusted = snap.trust.peerTrusted(req)
     ctx.requestId = requestIdFor(req, ctx.peerTrusted)
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
+  }
+
+  /** Refused before routing: the access log shows the target (no query) and Host as received, cut to a sane length. */
+  #refuse (ctx: RequestContext, reply: ErrorReply): void {
+    ctx.path = targetForLog(ctx.req.url ?? '')
+    const host = ctx.req.headers.host
+    if (host !== undefined) ctx.host = rawForLog(host)
+    this.replyError(ctx, reply)
+  }
+
+  #route (ctx: RequestContext, req: IncomingMessage, snap: Snapshot, upgrade: boolean): void {
+    this.#identify(ctx, req, snap)
 
     let url = req.url ?? '/'
-    if (url.length > snap.config.server.maxUriLength) return this.replyError(ctx, coreReplies.URI_TOO_LONG)
+    if (url.length > snap.config.server.maxUriLength) return this.#refuse(ctx, coreReplies.URI_TOO_LONG)
     let host = req.headers.host
     // RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, with several, or with an invalid one.
     if (host === undefined ? req.httpVersionMinor >= 1 : !validHost(host) || hasDuplicateHost(req.rawHeaders)) {
-      return this.replyError(ctx, host === undefined ? coreReplies.MISSING_HOST : coreReplies.BAD_HOST)
+      return this.#refuse(ctx, host === undefined ? coreReplies.MISSING_HOST : coreReplies.BAD_HOST)
     }
     if (url.charCodeAt(0) !== 47 /* / */) {
       // RFC 9112 3.2.2: absolute-form must be accepted; its authority replaces Host.
       const target = absoluteTarget(url)
-      if (target === undefined) return this.replyError(ctx, coreReplies.BAD_PATH)
+      if (target === undefined) return this.#refuse(ctx, coreReplies.BAD_PATH)
       url = target.pathAndQuery
       host = target.host
       req.headers.host = host
     }
     const q = url.indexOf('?')
     const path = normalizePath(q < 0 ? url : url.slice(0, q))
-    if (path === null) return this.replyError(ctx, coreReplies.BAD_PATH)
+    if (path === null) return this.#refuse(ctx, coreReplies.BAD_PATH)
     ctx.path = path
     ctx.rawQuery = q < 0 ? '' : url.slice(q + 1)
     ctx.host = hostOf(host)

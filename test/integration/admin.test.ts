@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 let a: Upstream
 let slow: Upstream
@@ -70,6 +71,28 @@ async function until (what: string, fn: () => Promise<boolean> | boolean, timeou
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
     await sleep(10)
   }
+}
+
+interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }
+
+/** An admin answer in the gateway's one error envelope, with its request id in `x-request-id` too. */
+function assertAdminEnvelope (r: { status: number; headers: Record<string, string | string[] | undefined>; text: string }, status: number, code: string, what: string): Envelope {
+  assert.equal(r.status, status, `${what}: status (${r.text})`)
+  assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', `${what}: content-type`)
+  const env = JSON.parse(r.text) as Envelope
+  assert.deepEqual(Object.keys(env), ['error'], `${what}: only the envelope (${r.text})`)
+  assert.deepEqual(Object.keys(env.error), ['status', 'code', 'message', 'requestId'], `${what}: envelope fields`)
+  assert.equal(env.error.status, status, what)
+  assert.equal(env.error.code, code, `${what}: code (${r.text})`)
+  assert.ok(env.error.message.length > 0, what)
+  assert.match(String(env.error.requestId), /^[0-9a-f-]{36}$/, `${what}: request id`)
+  assert.equal(r.headers['x-request-id'], env.error.requestId, `${what}: x-request-id header`)
+  return env
+}
+
+async function send (url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const res = await request(url, { method: (opts.method ?? 'GET') as 'GET', headers: opts.headers, body: opts.body })
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
 }
 
 test('/healthz and /readyz answer 200 while running', async () => {
@@ -230,9 +253,9 @@ test('admin.token: /admin/* and /metrics need the bearer token; health endpoints
     const wrong: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: 'secret' }, { authorization: 'Bearer secret2' }, { authorization: 'Basic c2VjcmV0' }]
     for (const headers of wrong) {
       const r = await get(g.adminUrl + path, headers)
-      assert.equal(r.status, 401, `${path} with ${JSON.stringify(headers)}`)
+      const env = assertAdminEnvelope(r, 401, 'GW_ADMIN_UNAUTHORIZED', `${path} with ${JSON.stringify(headers)}`)
       assert.equal(r.headers['www-authenticate'], 'Bearer')
-      assert.deepEqual(JSON.parse(r.text), { error: { status: 401, code: 'GW_ADMIN_UNAUTHORIZED', message: 'Missing or wrong admin bearer token', requestId: null } })
+      assert.equal(env.error.message, 'Missing or wrong admin bearer token')
     }
     const ok = await get(g.adminUrl + path, { authorization: 'Bearer secret' })
     assert.equal(ok.status, 200, path)
@@ -287,4 +310,79 @@ test('/admin/match explains which route serves a request and what the upstream i
   assert.equal((await match('path=/nothing')).status, 404)
   assert.equal((await match(`path=${encodeURIComponent('/a/..;/b')}`)).status, 400)
   assert.equal((await match('host=x')).status, 400, 'path is required')
+})
+
+test('admin API errors use the gateway error envelope: unknown path, wrong method, bad query, bad body', async () => {
+  const u = gw.adminUrl
+  assertAdminEnvelope(await send(u + '/admin/nothing'), 404, 'GW_ADMIN_NOT_FOUND', 'unknown admin path')
+  assertAdminEnvelope(await send(u + '/nothing/at/all?x=1'), 404, 'GW_ADMIN_NOT_FOUND', 'unknown path')
+  assertAdminEnvelope(await send(u + '/admin/%zz'), 400, 'GW_ADMIN_BAD_REQUEST', 'a malformed escape (refused by Fastify\'s router)')
+
+  const m1 = await send(u + '/admin/config', { method: 'POST' })
+  assertAdminEnvelope(m1, 405, 'GW_ADMIN_METHOD_NOT_ALLOWED', 'POST /admin/config')
+  assert.equal(m1.headers.allow, 'GET, HEAD')
+  const m2 = await send(u + '/admin/reload')
+  assertAdminEnvelope(m2, 405, 'GW_ADMIN_METHOD_NOT_ALLOWED', 'GET /admin/reload')
+  assert.equal(m2.headers.allow, 'POST')
+  const m3 = await send(u + '/healthz/?x=1', { method: 'DELETE' })
+  assertAdminEnvelope(m3, 405, 'GW_ADMIN_METHOD_NOT_ALLOWED', 'DELETE /healthz/?x=1')
+  assert.equal(m3.headers.allow, 'GET, HEAD')
+
+  const noPath = assertAdminEnvelope(await send(u + '/admin/match?host=x'), 400, 'GW_ADMIN_BAD_REQUEST', '/admin/match without path')
+  assert.match(noPath.error.message, /"path"/)
+  const badPath = assertAdminEnvelope(await send(`${u}/admin/match?path=${encodeURIComponent('/a/..;/b')}`), 400, 'GW_BAD_PATH', '/admin/match with a refused path')
+  assert.match(badPath.error.message, /\/a\/\.\.;\/b/)
+  assertAdminEnvelope(await send(`${u}/admin/match?path=relative`), 400, 'GW_BAD_PATH', '/admin/match with a relative path')
+  assertAdminEnvelope(await send(`${u}/admin/match?path=/a&path=/b`), 400, 'GW_ADMIN_BAD_REQUEST', '/admin/match with two paths')
+  assertAdminEnvelope(await send(`${u}/admin/match?path=/a&method=GET&method=POST`), 400, 'GW_ADMIN_BAD_REQUEST', '/admin/match with two methods')
+
+  const last = gw.gw.reloader.last
+  assertAdminEnvelope(await send(u + '/admin/reload', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"bad' }),
+    400, 'GW_ADMIN_BAD_REQUEST', 'reload with malformed JSON')
+  assertAdminEnvelope(await send(u + '/admin/reload', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' }),
+    415, 'GW_ADMIN_UNSUPPORTED_MEDIA_TYPE', 'reload with an unknown content type')
+  assert.equal(gw.gw.reloader.last, last, 'refused reload calls did nothing')
+  // Still usable with no body, or with a well-formed JSON one.
+  assert.equal((await send(u + '/admin/reload', { method: 'POST' })).status, 200)
+  assert.equal((await send(u + '/admin/reload', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 200)
+})
+
+test('admin port: malformed requests refused by Node or Fastify themselves get the envelope too', async () => {
+  const port = gw.gw.adminPort
+  const bad = await rawRequest(port, 'GET /healthz HTTP/1.1\r\nHost: a\r\nX-Bad : y\r\n\r\n')
+  assert.equal(bad.status, 400, bad.raw)
+  assert.equal(bad.headers['content-type'], 'application/json; charset=utf-8')
+  assert.equal((JSON.parse(bad.body) as Envelope).error.code, 'GW_BAD_REQUEST')
+  assert.equal(bad.closed, true)
+  const big = await rawRequest(port, `GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`)
+  assert.equal(big.status, 431, big.raw.slice(0, 200))
+  assert.equal((JSON.parse(big.body) as Envelope).error.code, 'GW_HEADERS_TOO_LARGE')
+})
+
+test('admin.token: /healthz and /readyz with a query string or a trailing slash answer exactly like the plain forms, without the token', async (t) => {
+  const g = await startTestGateway({
+    admin: { host: '127.0.0.1', port: 0, token: 'secret' },
+    upstreams: { a: { nodes: [{ url: a.url }] } },
+    routes: [{ id: 'r', match: { paths: ['/r'] }, upstream: 'a' }]
+  })
+  t.after(async () => { await g.stop() })
+  for (const plain of ['/healthz', '/readyz']) {
+    const want = await get(g.adminUrl + plain)
+    assert.equal(want.status, 200, plain)
+    for (const variant of [plain + '?x=1', plain + '/', plain + '/?x=1', plain + '?verbose', plain + '?']) {
+      const r = await get(g.adminUrl + variant)
+      assert.deepEqual([r.status, r.text], [want.status, want.text], `${variant} answers like ${plain}`)
+    }
+    const head = await send(g.adminUrl + plain + '/?x=1', { method: 'HEAD' })
+    assert.equal(head.status, 200, `HEAD ${plain}/?x=1`)
+    // Other methods are not exempt, with or without the slash.
+    for (const variant of [plain, plain + '/']) assertAdminEnvelope(await send(g.adminUrl + variant, { method: 'DELETE' }), 401, 'GW_ADMIN_UNAUTHORIZED', `DELETE ${variant}`)
+  }
+  // The exemption covers those two endpoints only: nothing else slips past the token.
+  for (const path of ['/healthz/x', '/healthz//', '/readyz/../admin/config', '/metrics/', '/admin/config/', '/nothing']) {
+    const r = await get(g.adminUrl + path)
+    assertAdminEnvelope(r, 401, 'GW_ADMIN_UNAUTHORIZED', path)
+  }
+  assertAdminEnvelope(await get(g.adminUrl + '/nothing', { authorization: 'Bearer secret' }), 404, 'GW_ADMIN_NOT_FOUND', 'unknown path with the token')
+  assert.equal((await get(g.adminUrl + '/admin/config/', { authorization: 'Bearer secret' })).status, 200, 'a trailing slash is accepted with the token')
 })
