@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { formatIssue, formatIssueRelativeTo, loadConfig } from '../../../gateway/config/load-config.js'
 import type { GatewayConfig } from '../../../gateway/config/types.js'
-import { fixturesDir, issueLines, load, removeTrees, UPSTREAM, writeTree, y } from './helpers.js'
+import { describeRefusals, fixturesDir, issueLines, load, removeTrees, UPSTREAM, writeTree, y, type Case } from './helpers.js'
 
 after(removeTrees)
 
@@ -142,13 +142,6 @@ describe('loadConfig: a good minimal config gets every default', () => {
     assert.deepEqual(config.routes[3]!.match.headers, { upgrade: { regex: '^websocket$' } })
   })
 })
-
-interface Case {
-  name: string
-  files: Record<string, string>
-  env?: NodeJS.ProcessEnv
-  expected: string[]
-}
 
 const cases: Case[] = [
   {
@@ -846,21 +839,6 @@ const crossFileCases: Case[] = [
     expected: ['main.yaml:4:5: include[1]: environment variable EXTRA_DIR is not set (use ${EXTRA_DIR:-default} to give a default)']
   }
 ]
-
-/** One test per case: the config is refused with exactly these formatted issue lines. */
-function describeRefusals (title: string, list: Case[]): void {
-  describe(title, () => {
-    for (const c of list) {
-      it(c.name, () => {
-        const { dir, result } = load(c.files, c.env ?? {})
-        assert.equal(result.ok, false, 'expected the config to be refused')
-        if (result.ok) return
-        const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
-        assert.deepEqual(lines, c.expected)
-      })
-    }
-  })
-}
 
 describeRefusals('loadConfig: issues point into the file the value came from', crossFileCases)
 
