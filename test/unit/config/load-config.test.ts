@@ -145,9 +145,9 @@ describe('loadConfig: a good minimal config gets every default', () => {
 
 const cases: Case[] = [
   {
-    name: 'YAML syntax error, with the parser\'s line:column',
+    name: 'YAML syntax error, at the construct it left open',
     files: { 'main.yaml': y('listen:', '  port: 8080', 'routes:', '  - id: a', '    match: {paths: [/a]', '    upstream: users') },
-    expected: ['main.yaml:6:5: YAML: Flow map in block collection must be sufficiently indented and end with a }']
+    expected: ['main.yaml:5:12: YAML: unclosed "{" opened here (no matching "}")']
   },
   {
     name: 'YAML errors in every included file are reported',
@@ -157,7 +157,7 @@ const cases: Case[] = [
       'two.yaml': y('upstreams:', '  a: {nodes: []}', '  a: {nodes: []}')
     },
     expected: [
-      'one.yaml:5:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      'one.yaml:3:10: YAML: unclosed "[" opened here (no matching "]")',
       'two.yaml:3:3: YAML: duplicate key "a"'
     ]
   },

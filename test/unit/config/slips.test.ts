@@ -211,6 +211,18 @@ describeRefusals('a YAML slip: one error, where the broken construct was opened'
     expected: ['main.yaml:7:21: YAML: unclosed double quote (") opened here']
   },
   {
+    name: 'a quote closed only by the next string\'s opening quote, in a flow list',
+    files: {
+      'main.yaml': UPSTREAM + y(
+        'routes: [',
+        '  {id: a, match: {paths: ["/a]}, upstream: users},',
+        '  {id: b, match: {paths: ["/b"]}, upstream: users}',
+        ']'
+      )
+    },
+    expected: ['main.yaml:6:27: YAML: the double-quoted string opened here runs on to line 7 (a missing closing quote?)']
+  },
+  {
     name: 'a line indented deeper than its key',
     files: { 'main.yaml': y('listen:', '  host: 0.0.0.0', '   port: 8080') + UPSTREAM + ROUTE },
     expected: ['main.yaml:2:9: YAML: bad indentation: the value that starts here runs on to line 3, which is indented deeper than its key']
