@@ -75,3 +75,6 @@ export function describeRefusals (title: string, list: Case[]): void {
     }
   })
 }
+
+/** An explicit empty route list, for cases about something else (a config with no routes at all is refused). */
+export const EMPTY_ROUTES = y('routes: []')
