@@ -85,6 +85,8 @@ function checkServer (root: Obj, bad: Set<string>, ctx: CheckContext): void {
 /** Checks an upstream; returns its output form when it is entirely valid. */
 function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContext): UpstreamConfig | undefined {
   const path = ['upstreams', name]
+  // Checked even when another key of the upstream is wrong: each problem is reported.
+  const duplicateNodes = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`) && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -98,8 +100,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`)) return undefined
-  if (!checkDuplicateNodes(name, u.nodes as Obj[], ctx)) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),

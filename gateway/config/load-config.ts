@@ -3,8 +3,9 @@
 // files, so `gateway validate` and the hot-reloader (via load-in-worker.ts)
 // share it. Every problem found is reported, each at file:line:column.
 //
-// Steps: parse each file (YAML errors) -> merge upstreams and routes of the
-// included files after the main file's (merge-files.ts) -> substitute ${VAR}
+// Steps: parse each file (YAML errors, yaml-errors.ts) -> merge upstreams and
+// routes of the included files after the main file's (merge-files.ts; an empty
+// main file, or no routes and no `routes:` key anywhere, is refused) -> substitute ${VAR}
 // in string values (substitute-vars.ts) -> JSON Schema, defaults filled in,
 // sizes and durations turned into numbers (apply-schema.ts) -> checks a schema
 // cannot express: cross references, duplicates, rewrite rules, plugin check(),

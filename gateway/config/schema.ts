@@ -17,7 +17,7 @@ const ID_PATTERN = '^[A-Za-z0-9._:-]+$'
 
 const port = (def: number): Schema => ({ type: 'integer', minimum: 0, maximum: 65535, default: def })
 const duration = (def: number): Schema => ({ duration: true, default: def })
-/** A timeout that 0 would switch off (undici and Node read 0 as "no limit"): refused, with `why`. */
+/** A timeout that must not be 0 (Node and undici read 0 as "no limit"): `why` says what 0 would do. */
 const timeout = (def: number, why: string): Schema => ({ duration: { zero: why }, default: def })
 const size = (def?: number): Schema => (def === undefined ? { size: true } : { size: true, default: def })
 

@@ -24,7 +24,7 @@ export function yamlIssues (src: Source, text: string, errors: readonly YAMLErro
   const unclosed = derailing === undefined ? undefined : firstUnclosed(text)
   let slip: { offset: number; message: string } | undefined
   if (unclosed !== undefined && unclosed.offset <= derailing!.pos[0]) slip = unclosed
-  else if (derailing !== undefined) slip = { offset: slipStart(text, derailing.pos[0]), message: describe(derailing, sorted, text, src) }
+  else if (derailing !== undefined) slip = { offset: slipStart(text, derailing.pos[0]), message: slipMessage(derailing, sorted, text, src) }
 
   const issues: ConfigIssue[] = []
   for (const e of sorted) {
@@ -45,7 +45,7 @@ function independentMessage (err: YAMLError, text: string): string {
 }
 
 /** A message for the first derailing error that is not an unclosed quote or bracket. */
-function describe (err: YAMLError, sorted: readonly YAMLError[], text: string, src: Source): string {
+function slipMessage (err: YAMLError, sorted: readonly YAMLError[], text: string, src: Source): string {
   if (err.code === 'BLOCK_AS_IMPLICIT_KEY' || err.code === 'MULTILINE_IMPLICIT_KEY') {
     // A value whose text runs on to the next line: a line indented too deep, or a quote closed too late.
     const end = Math.max(...sorted.filter((e) => e.pos[0] === err.pos[0]).map((e) => e.pos[1]))

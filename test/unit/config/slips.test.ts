@@ -152,6 +152,32 @@ describeRefusals('the same node listed twice in one upstream', [
     },
     expected: ['main.yaml:5:14: upstreams.users.nodes[1].url: node https://a.example:443/v1 listed twice; use weight: 2 instead ' +
       '(first listed at main.yaml:4)']
+  },
+  {
+    name: 'also reported when another key of the upstream is wrong; a node missing its URL is no duplicate',
+    files: {
+      'main.yaml': y(
+        'upstreams:',
+        '  users:',
+        '    retries: many',
+        '    nodes:',
+        '      - url: http://a:1',
+        '      - url: http://a:1',
+        '  others:',
+        '    nodes:',
+        '      - weight: 2',
+        '      - weight: 2',
+        '  none:',
+        '    balancer: random'
+      ) + ROUTE
+    },
+    expected: [
+      'main.yaml:3:14: upstreams.users.retries: must be an integer, got string "many"',
+      'main.yaml:6:14: upstreams.users.nodes[1].url: node http://a:1 listed twice; use weight: 2 instead (first listed at main.yaml:5)',
+      'main.yaml:9:9: upstreams.others.nodes[0]: missing required key "url"',
+      'main.yaml:10:9: upstreams.others.nodes[1]: missing required key "url"',
+      'main.yaml:12:5: upstreams.none: missing required key "nodes"'
+    ]
   }
 ])
 
