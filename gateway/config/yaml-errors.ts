@@ -62,10 +62,10 @@ function slipMessage (err: YAMLError, sorted: readonly YAMLError[], text: string
   return err.message
 }
 
-/** Where to point for an error at `offset`: its line's text, not the indentation before it or the end of the file. */
+/** Where to point for an error at `offset`: its line's text, not the spaces before it or the end of the file. */
 function slipStart (text: string, offset: number): number {
   let i = offset
-  while (i < text.length && (text[i] === ' ' || text[i] === '\t')) i++
+  while (i < text.length && text[i] === ' ') i++
   if (i < text.length && text[i] !== '\n' && text[i] !== '\r') return i
   i = Math.min(offset, text.length) - 1
   while (i > 0 && /\s/.test(text[i]!)) i--
