@@ -5,6 +5,7 @@
 // only when the whole load has no issue.
 import { buildRoute, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
+import { checkDuplicateNodes } from './duplicate-nodes.js'
 import type { CheckContext } from './issue-sink.js'
 import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
 import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types.js'
@@ -29,6 +30,7 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext): Gat
       ctx.issues.add(ctx.at(['admin', 'port']), ['admin', 'port'], `port ${admin.port} is also listen.port`)
     }
   }
+  checkServer(root, bad, ctx)
 
   const upstreams: Record<string, UpstreamConfig> = {}
   const upstreamsIn = root.upstreams as Obj
@@ -69,9 +71,22 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext): Gat
   }
 }
 
+/** Node's HTTP server refuses to start with a header timeout longer than the request timeout. */
+function checkServer (root: Obj, bad: Set<string>, ctx: CheckContext): void {
+  const server = root.server
+  if (!isObj(server) || bad.has('server/headersTimeout') || bad.has('server/requestTimeout')) return
+  const { headersTimeout, requestTimeout } = server as unknown as GatewayConfig['server']
+  if (headersTimeout > requestTimeout) {
+    ctx.issues.add(ctx.at(['server', 'headersTimeout']), ['server', 'headersTimeout'],
+      `must not be longer than server.requestTimeout (${requestTimeout}ms)`)
+  }
+}
+
 /** Checks an upstream; returns its output form when it is entirely valid. */
 function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContext): UpstreamConfig | undefined {
   const path = ['upstreams', name]
+  // Checked even when another key of the upstream is wrong: each problem is reported.
+  const duplicateNodes = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`) && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -85,7 +100,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`)) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),

@@ -3,8 +3,9 @@
 // files, so `gateway validate` and the hot-reloader (via load-in-worker.ts)
 // share it. Every problem found is reported, each at file:line:column.
 //
-// Steps: parse each file (YAML errors) -> merge upstreams and routes of the
-// included files after the main file's (merge-files.ts) -> substitute ${VAR}
+// Steps: parse each file (YAML errors, yaml-errors.ts) -> merge upstreams and
+// routes of the included files after the main file's (merge-files.ts; an empty
+// main file, or no routes and no `routes:` key anywhere, is refused) -> substitute ${VAR}
 // in string values (substitute-vars.ts) -> JSON Schema, defaults filled in,
 // sizes and durations turned into numbers (apply-schema.ts) -> checks a schema
 // cannot express: cross references, duplicates, rewrite rules, plugin check(),
@@ -38,6 +39,10 @@ export interface ConfigKeys {
   upstreams: Record<string, string>
 }
 
+/** A config with no routes answers 404 to everything: refused unless it says `routes:`. */
+const NO_ROUTES = 'no routes in this file or the files it includes: every request would be answered 404; ' +
+  'write "routes: []" to run without routes on purpose'
+
 /**
  * Loads `mainFile` and everything it includes. `files` lists every file read
  * (absolute paths), plus each included directory (so a watcher notices files
@@ -54,10 +59,10 @@ export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.e
   if (text === undefined) return fail()
   const main = parseYaml(mainPath, text, sm, issues.list)
   if (main.value === undefined) return fail()
-  let top = main.value
+  const top = main.value
   if (top === null) {
-    top = {}
-    sm.set(top, { src: main.src, node: null })
+    issues.add({ file: mainPath, line: 1, column: 1 }, [], 'config file is empty')
+    return fail()
   }
   if (!isObj(top)) {
     issues.add(nodeLocation(main.src, main.top), [], 'the top level must be a mapping (listen:, upstreams:, routes: ...)')
@@ -67,7 +72,12 @@ export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.e
   const { root, sections } = mergeMainFile(top, main.src, sm, issues)
   const at: Locate = (path, key = false) => sm.locate(root, path, { key })
   const ctx: MergeContext = { issues, at, env, sm, files, mainDir: dirname(mainPath) }
+  const before = issues.count
   mergeIncludes(root, sections, ctx)
+  // An include that could not be read or parsed may be where the routes are.
+  if (issues.count === before && sections.routes.length === 0 && !sections.routesKey) {
+    issues.add(nodeLocation(main.src, main.top), [], NO_ROUTES)
+  }
   substituteAll(ctx, root, [])
   const bad = applySchema(root, sm, ctx)
 

@@ -28,6 +28,8 @@ export interface MergedSections {
   readonly routesRef: ContainerRef
   readonly upstreams: Obj
   readonly upstreamsRef: ContainerRef
+  /** Some file has a `routes:` key (even `routes: []`): no routes at all is then what was meant. */
+  routesKey: boolean
 }
 
 interface IncludeTarget { file: string; at: SourceLocation | undefined; index: number }
@@ -60,6 +62,7 @@ export function readConfigFile (
  */
 export function mergeMainFile (top: Obj, src: Source, sm: SourceMap, issues: IssueSink): { root: Obj; sections: MergedSections } {
   const topRef = sm.get(top)!
+  const routesKey = Object.prototype.hasOwnProperty.call(top, 'routes')
   // An empty section (`server:` with everything commented out) means defaults.
   for (const k of Object.keys(top)) if (top[k] === null) delete top[k]
 
@@ -84,7 +87,8 @@ export function mergeMainFile (top: Obj, src: Source, sm: SourceMap, issues: Iss
     routes: [],
     routesRef: { src, node: rootChildren.get('routes')?.value ?? topRef.node, children: new Map() },
     upstreams: {},
-    upstreamsRef: { src, node: rootChildren.get('upstreams')?.value ?? topRef.node, children: new Map() }
+    upstreamsRef: { src, node: rootChildren.get('upstreams')?.value ?? topRef.node, children: new Map() },
+    routesKey
   }
   sm.set(sections.routes, sections.routesRef)
   sm.set(sections.upstreams, sections.upstreamsRef)
@@ -126,6 +130,7 @@ export function mergeIncludes (root: Obj, sections: MergedSections, ctx: MergeCo
 /** Appends a file's `routes:` and `upstreams:` to the merged ones. */
 function mergeFrom (file: Obj, src: Source, sections: MergedSections, sm: SourceMap, issues: IssueSink): void {
   const { routes, routesRef, upstreams, upstreamsRef } = sections
+  if (Object.prototype.hasOwnProperty.call(file, 'routes')) sections.routesKey = true
   const fileRoutes = file.routes
   if (Array.isArray(fileRoutes)) {
     for (let i = 0; i < fileRoutes.length; i++) {

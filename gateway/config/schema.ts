@@ -3,6 +3,7 @@
 // validate.ts):
 //   size: true              integer bytes or "512kb"; replaced by the number of bytes
 //   duration: true          integer ms or "30s"; replaced by the number of ms
+//   duration: {zero: '<why>'}  the same, 0 refused: `why` says what 0 would switch off
 //   check: '<name>'         a string check from checks.ts
 //   hint: '<text>'          message used instead of ajv's for pattern errors
 // Defaults are filled in by ajv (`useDefaults`), so sizes and durations have
@@ -15,7 +16,9 @@ const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 const ID_PATTERN = '^[A-Za-z0-9._:-]+$'
 
 const port = (def: number): Schema => ({ type: 'integer', minimum: 0, maximum: 65535, default: def })
-const duration = (def?: number): Schema => (def === undefined ? { duration: true } : { duration: true, default: def })
+const duration = (def: number): Schema => ({ duration: true, default: def })
+/** A timeout that must not be 0 (Node and undici read 0 as "no limit"): `why` says what 0 would do. */
+const timeout = (def: number, why: string): Schema => ({ duration: { zero: why }, default: def })
 const size = (def?: number): Schema => (def === undefined ? { size: true } : { size: true, default: def })
 
 export const listenSchema: Schema = {
@@ -46,9 +49,12 @@ export const serverSchema: Schema = {
   properties: {
     bodyLimit: size(1024 * 1024),
     trustedProxies: { type: 'array', default: [], items: { type: 'string', check: 'ip-or-cidr' } },
-    headersTimeout: duration(10_000),
-    requestTimeout: duration(60_000),
-    keepAliveTimeout: duration(72_000),
+    headersTimeout: timeout(10_000,
+      '0 switches off the time limit for receiving request headers, the guard against clients that send them slowly'),
+    requestTimeout: timeout(60_000,
+      '0 switches off the time limit for receiving a whole request, the guard against clients that send it slowly'),
+    keepAliveTimeout: timeout(72_000, '0 switches off the closing of idle client connections: they would stay open for good'),
+    // 0: stop without waiting for requests in flight.
     drainTimeout: duration(30_000),
     maxHeaderSize: size(16 * 1024),
     maxUriLength: size(8 * 1024)
@@ -94,7 +100,14 @@ export const upstreamSchema: Schema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { connect: duration(2_000), header: duration(30_000), idle: duration(60_000) }
+      properties: {
+        connect: timeout(2_000,
+          '0 switches off the connect timeout: a node that does not answer would hold requests until the OS gives up'),
+        header: timeout(30_000,
+          '0 switches off the wait limit for a node\'s response headers: a hung node would hold requests for good'),
+        idle: timeout(60_000,
+          '0 switches off the limit on silence between response body chunks: a stalled body would hold requests for good')
+      }
     },
     pool: {
       type: 'object',
@@ -102,7 +115,7 @@ export const upstreamSchema: Schema = {
       default: {},
       properties: {
         connections: { type: 'integer', minimum: 1, maximum: 100_000, default: 128 },
-        keepAliveTimeout: duration(4_000)
+        keepAliveTimeout: timeout(4_000, 'the connection pool to the nodes cannot be created with 0')
       }
     },
     retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 }

@@ -11,20 +11,31 @@ import { configSchema } from './schema.js'
 interface KeywordErrors { errors?: Array<Partial<ErrorObject>> }
 interface DataCxt { parentData: Record<string | number, unknown>; parentDataProperty: string | number }
 
+type KeywordValidate = (schema: unknown, data: unknown, parentSchema?: unknown, cxt?: DataCxt) => boolean
+
+/** A keyword that parses its value with `parse` and replaces it with the number (`check`: a further problem with it). */
 function normalising (
   parse: (v: unknown) => number | undefined,
-  message: string
-): (schema: unknown, data: unknown, parentSchema?: unknown, cxt?: DataCxt) => boolean {
-  const fn = (_schema: unknown, data: unknown, _ps?: unknown, cxt?: DataCxt): boolean => {
+  message: string,
+  check: (n: number, schema: unknown) => string | undefined = () => undefined
+): KeywordValidate {
+  const fn = (schema: unknown, data: unknown, _ps?: unknown, cxt?: DataCxt): boolean => {
     const n = parse(data)
-    if (n === undefined) {
-      (fn as KeywordErrors).errors = [{ keyword: 'format', message: `${message}, got ${describeValue(data)}`, params: {} }]
+    const problem = n === undefined ? `${message}, got ${describeValue(data)}` : check(n, schema)
+    if (problem !== undefined) {
+      (fn as KeywordErrors).errors = [{ keyword: 'format', message: problem, params: {} }]
       return false
     }
     if (cxt !== undefined && cxt.parentData !== undefined && n !== data) cxt.parentData[cxt.parentDataProperty] = n
     return true
   }
   return fn
+}
+
+/** `duration: {zero: why}`: 0 is refused, saying why. */
+function durationCheck (ms: number, schema: unknown): string | undefined {
+  const why = typeof schema === 'object' && schema !== null ? (schema as { zero?: string }).zero : undefined
+  return ms === 0 && why !== undefined ? `must be at least 1ms (${why})` : undefined
 }
 
 function createAjv (): Ajv {
@@ -38,10 +49,10 @@ function createAjv (): Ajv {
   })
   ajv.addKeyword({
     keyword: 'duration',
-    schemaType: 'boolean',
+    schemaType: ['boolean', 'object'],
     modifying: true,
     errors: true,
-    validate: normalising(parseDuration, 'must be a duration: milliseconds (integer) or a string like "250ms", "30s", "5m"')
+    validate: normalising(parseDuration, 'must be a duration: milliseconds (integer) or a string like "250ms", "30s", "5m"', durationCheck)
   })
   const checkFn = (name: string, data: unknown): boolean => {
     if (typeof data !== 'string') return true // `type` reports it

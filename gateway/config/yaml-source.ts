@@ -8,6 +8,7 @@
 // file:line:column, even after ajv filled in defaults or normalised values.
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml'
 import type { ConfigIssue, SourceLocation } from './types.js'
+import { yamlIssues } from './yaml-errors.js'
 
 export interface Source {
   /** Absolute path. */
@@ -166,7 +167,8 @@ const MAX_NODES = 2_000_000
 
 /**
  * Parses one YAML file. YAML errors (syntax, duplicate keys, several documents)
- * are appended to `issues` with their line:column; the value is then undefined.
+ * are appended to `issues` with their line:column (yaml-errors.ts: one per
+ * slip); the value is then undefined.
  */
 export function parseYaml (file: string, text: string, sourceMap: SourceMap, issues: ConfigIssue[]): ParsedFile {
   const lineCounter = new LineCounter()
@@ -179,16 +181,7 @@ export function parseYaml (file: string, text: string, sourceMap: SourceMap, iss
   })
   const src: Source = { file, lineCounter, doc }
   if (doc.errors.length > 0) {
-    for (const err of doc.errors) {
-      let message = err.message
-      if (err.code === 'DUPLICATE_KEY') {
-        const key = /^(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^:\n,{}[\]]+)/.exec(text.slice(err.pos[0]))?.[0].trim()
-        message = key === undefined ? 'duplicate key' : `duplicate key ${/^["']/.test(key) ? key : JSON.stringify(key)}`
-      } else if (err.code === 'MULTIPLE_DOCS') {
-        message = 'a config file must hold a single YAML document (found "---" separating several)'
-      }
-      issues.push({ location: offsetLocation(src, err.pos[0]), path: '', message: `YAML: ${message}` })
-    }
+    issues.push(...yamlIssues(src, text, doc.errors))
     return { src, value: undefined, top: null }
   }
   const top = (doc.contents ?? null) as Node | null

@@ -140,6 +140,34 @@ test('file watch: an added route serves within ~2 s; bad edits are refused and t
   assert.equal(metric(await metricsText(gw), 'gateway_config_version'), 3)
 })
 
+test('an emptied or truncated config file is refused on reload; the running gateway keeps answering', async (t) => {
+  const up = await startUpstream({ name: 'a' })
+  const gw = await startTestGateway({
+    upstreams: { a: { nodes: [{ url: up.url }] } },
+    routes: [{ id: 'one', match: { paths: ['/one/*'] }, upstream: 'a' }]
+  }, { watch: true })
+  t.after(async () => { await gw.stop(); await up.close() })
+  assert.equal((await get(gw.url + '/one/x')).status, 200)
+
+  const refused = async (text: string, error: RegExp): Promise<void> => {
+    const last = gw.gw.reloader.last
+    fs.writeFileSync(gw.configFile, text)
+    await until('the reload is recorded', () => gw.gw.reloader.last !== last)
+    const cfg = await adminConfig(gw)
+    assert.equal(cfg.lastReload?.result, 'failed')
+    assert.equal(cfg.version, 1, 'version unchanged by a refused edit')
+    assert.equal(cfg.routes, 1)
+    assert.equal(cfg.lastReload!.errors.length, 1, cfg.lastReload!.errors.join(' | '))
+    assert.match(cfg.lastReload!.errors[0]!, error)
+    assert.equal((await get(gw.url + '/one/x')).status, 200, 'the old config keeps serving')
+  }
+  // Truncated to nothing (a write cut short, an editor's failed save).
+  await refused('', /gateway\.yaml:1:1: config file is empty$/)
+  // Cut off before its routes.
+  await refused(`listen: {host: 127.0.0.1, port: 0}\nadmin: {host: 127.0.0.1, port: 0}\nupstreams:\n  a:\n    nodes:\n      - url: ${up.url}\n`,
+    /gateway\.yaml:1:1: no routes in this file or the files it includes: .*"routes: \[\]"/)
+})
+
 test('a burst of 50 rapid writes gives one reload (debounced), ending on the last content', async (t) => {
   const up = await startUpstream({ name: 'a' })
   const cfg = (i: number): Record<string, unknown> => ({

@@ -1,9 +1,11 @@
-// Temp-dir config trees for the config tests.
+// Temp-dir config trees for the config tests, and the refusal tables.
+import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { formatIssues, loadConfig, type LoadResult } from '../../../gateway/config/load-config.js'
+import { formatIssueRelativeTo, formatIssues, loadConfig, type LoadResult } from '../../../gateway/config/load-config.js'
 
 const dirs: string[] = []
 
@@ -50,3 +52,29 @@ export const UPSTREAM = y(
   '    nodes:',
   '      - url: http://127.0.0.1:3000'
 )
+
+/** A config tree that must be refused with exactly the `expected` issue lines. */
+export interface Case {
+  name: string
+  files: Record<string, string>
+  env?: NodeJS.ProcessEnv
+  expected: string[]
+}
+
+/** One test per case: the config is refused with exactly these formatted issue lines. */
+export function describeRefusals (title: string, list: Case[]): void {
+  describe(title, () => {
+    for (const c of list) {
+      it(c.name, () => {
+        const { dir, result } = load(c.files, c.env ?? {})
+        assert.equal(result.ok, false, 'expected the config to be refused')
+        if (result.ok) return
+        const lines = result.issues.map((i) => formatIssueRelativeTo(i, dir).split(dir).join('<dir>'))
+        assert.deepEqual(lines, c.expected)
+      })
+    }
+  })
+}
+
+/** An explicit empty route list, for cases about something else (a config with no routes at all is refused). */
+export const EMPTY_ROUTES = y('routes: []')

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadConfig } from '../../../gateway/config/load-config.js'
 import { loadConfigInWorker, stopConfigWorker } from '../../../gateway/config/load-in-worker.js'
-import { fixturesDir, removeTrees, UPSTREAM, writeTree, y } from './helpers.js'
+import { EMPTY_ROUTES, fixturesDir, removeTrees, UPSTREAM, writeTree, y } from './helpers.js'
 
 after(async () => {
   removeTrees()
@@ -19,7 +19,7 @@ describe('loadConfigInWorker', () => {
   })
 
   it('passes the environment of each call', async () => {
-    const dir = writeTree({ 'main.yaml': y('listen: {port: "${PORT}"}') })
+    const dir = writeTree({ 'main.yaml': y('listen: {port: "${PORT}"}') + EMPTY_ROUTES })
     const a = await loadConfigInWorker(join(dir, 'main.yaml'), { PORT: '1234' })
     const b = await loadConfigInWorker(join(dir, 'main.yaml'), { PORT: '4321' })
     assert.ok(a.ok && b.ok)
@@ -56,7 +56,7 @@ describe('loadConfigInWorker', () => {
   })
 
   it('serialises concurrent requests and answers each in order', async () => {
-    const dirs = [1, 2, 3, 4, 5].map((port) => writeTree({ 'main.yaml': y(`listen: {port: ${port}}`) }))
+    const dirs = [1, 2, 3, 4, 5].map((port) => writeTree({ 'main.yaml': y(`listen: {port: ${port}}`) + EMPTY_ROUTES }))
     const order: number[] = []
     const results = await Promise.all(dirs.map(async (d, i) => {
       const r = await loadConfigInWorker(join(d, 'main.yaml'), {})
@@ -84,8 +84,21 @@ describe('loadConfigInWorker', () => {
 
   it('starts a new worker after stopConfigWorker', async () => {
     await stopConfigWorker()
-    const dir = writeTree({ 'main.yaml': '' })
+    const dir = writeTree({ 'main.yaml': EMPTY_ROUTES })
     const r = await loadConfigInWorker(join(dir, 'main.yaml'), {})
     assert.ok(r.ok)
+  })
+
+  it('refuses an empty file and a file without routes, as loadConfig does', async () => {
+    const dir = writeTree({ 'empty.yaml': '# nothing\n', 'main.yaml': UPSTREAM })
+    const empty = await loadConfigInWorker(join(dir, 'empty.yaml'), {})
+    assert.deepEqual(empty, loadConfig(join(dir, 'empty.yaml'), {}))
+    assert.equal(empty.ok, false)
+    if (empty.ok) return
+    assert.deepEqual(empty.issues.map((i) => i.message), ['config file is empty'])
+    const noRoutes = await loadConfigInWorker(join(dir, 'main.yaml'), {})
+    assert.equal(noRoutes.ok, false)
+    if (noRoutes.ok) return
+    assert.match(noRoutes.issues[0]!.message, /^no routes in this file or the files it includes/)
   })
 })
