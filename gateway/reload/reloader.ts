@@ -54,6 +54,9 @@ export class Reloader {
 
   get current (): Snapshot { return this.#current }
 
+  /** Replaced snapshots not yet retired (their requests still running, or retirement not yet run). */
+  get retiring (): number { return this.#draining.size }
+
   /** Requests a reload; concurrent requests share one follow-up run. */
   reload (trigger: string): Promise<ReloadOutcome> {
     if (this.#running === undefined) {

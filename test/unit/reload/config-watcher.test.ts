@@ -6,6 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { ConfigWatcher } from '../../../gateway/reload/config-watcher.js'
+import { until } from '../../helpers/until.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -25,7 +26,8 @@ test('a burst of writes gives one callback after the burst', async () => {
     fs.writeFileSync(file, `routes: [] # ${i}\n`)
     await sleep(5)
   }
-  await sleep(400)
+  await until('the callback after the burst', () => calls > 0)
+  await sleep(300) // three times the debounce: a second callback would show up
   w.close()
   fs.rmSync(dir, { recursive: true, force: true })
   assert.equal(calls, 1)
