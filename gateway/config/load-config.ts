@@ -12,6 +12,7 @@
 // GatewayConfig and a digest.
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
+import { builtinRegistry, type PluginRegistry } from '../../plugins/registry.js'
 import { applySchema } from './apply-schema.js'
 import { buildModel } from './build-model.js'
 import { IssueSink, type Locate } from './issue-sink.js'
@@ -42,8 +43,9 @@ export interface ConfigKeys {
  * Loads `mainFile` and everything it includes. `files` lists every file read
  * (absolute paths), plus each included directory (so a watcher notices files
  * added to it). `digest` is the sha256 of the normalised config (canonical JSON).
+ * Route plugins are validated against `plugins` (default: the built-in ones).
  */
-export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.env, plugins: PluginRegistry = builtinRegistry): LoadResult {
   const issues = new IssueSink()
   const files: string[] = []
   const sm = new SourceMap()
@@ -69,9 +71,9 @@ export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.e
   const ctx: MergeContext = { issues, at, env, sm, files, mainDir: dirname(mainPath) }
   mergeIncludes(root, sections, ctx)
   substituteAll(ctx, root, [])
-  const bad = applySchema(root, sm, ctx)
+  const bad = applySchema(root, sm, ctx, plugins.plugins)
 
-  const config = buildModel(root, bad, ctx)
+  const config = buildModel(root, bad, ctx, plugins.plugins)
   if (issues.count > 0 || config === undefined) return fail()
   return { ok: true, config, files, digest: digestOf(config), keys: keysOf(config) }
 }
