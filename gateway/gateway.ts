@@ -3,6 +3,7 @@
 import type { Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { builtinRegistry, type PluginRegistry } from '../plugins/registry.js'
 import { createLogger } from './observability/logger.js'
 import { loadConfigInWorker } from './config/load-in-worker.js'
 import { formatIssue } from './config/load-config.js'
@@ -23,6 +24,8 @@ export interface GatewayOptions {
   logger?: Logger
   /** Watch config files for changes (default true). */
   watch?: boolean
+  /** Plugins routes may use (default: the built-in ones); see loadPluginRegistry. */
+  plugins?: PluginRegistry
 }
 
 export class ConfigRefusedError extends Error {
@@ -48,13 +51,15 @@ export class Gateway {
     readonly options: GatewayOptions,
     logger: Logger,
     readonly registry: NodeConnectionRegistry,
-    readonly metrics: GatewayMetrics
+    readonly metrics: GatewayMetrics,
+    readonly plugins: PluginRegistry
   ) {
     this.logger = logger
     this.accessLog = new AccessLog(logger, first.config.accessLog.enabled)
     this.reloader = new Reloader(first, {
       configFile: options.configFile,
       registry: this.registry,
+      plugins,
       metrics: this.metrics,
       logger,
       onSwap: (next) => this.#onSwap(next)
@@ -73,13 +78,14 @@ export class Gateway {
   /** Loads and validates the config (refusing a bad one), then listens. */
   static async start (options: GatewayOptions): Promise<Gateway> {
     const logger = options.logger ?? createLogger()
-    const loaded = await loadConfigInWorker(options.configFile)
+    const plugins = options.plugins ?? builtinRegistry
+    const loaded = await loadConfigInWorker(options.configFile, process.env, plugins)
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
     const metrics = new GatewayMetrics()
     const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
-      undefined, { registry, metrics, logger })
-    const gw = new Gateway(snapshot, options, logger, registry, metrics)
+      undefined, { registry, plugins, metrics, logger })
+    const gw = new Gateway(snapshot, options, logger, registry, metrics, plugins)
     try {
       await gw.#listen()
     } catch (err) {

@@ -2,20 +2,20 @@
 // fills in defaults and turns sizes and durations into numbers in place; each
 // error becomes an issue at its value, and its path is remembered so the
 // checks after the schema skip values that failed it.
-import type { ErrorObject } from 'ajv'
-import { builtinPlugins } from '../../plugins/registry.js'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import type { PluginMap } from '../../plugins/registry.js'
 import type { CheckContext } from './issue-sink.js'
 import { isObj, type Obj } from './plain-object.js'
-import { splitPointer, translateErrors, validateConfig } from './validate.js'
+import { configValidator, splitPointer, translateErrors } from './validate.js'
 import type { SourceMap } from './yaml-source.js'
 
 /**
  * Validates (and normalises) `root`, reporting every schema error. Returns the
  * paths (`routes/3/match`, and every prefix of each) of the values that failed.
  */
-export function applySchema (root: Obj, sm: SourceMap, ctx: CheckContext): Set<string> {
-  nullPluginsToEmpty(root.routes as unknown[])
-  const errors = validateCoercing(root, sm)
+export function applySchema (root: Obj, sm: SourceMap, ctx: CheckContext, plugins: PluginMap): Set<string> {
+  nullPluginsToEmpty(root.routes as unknown[], plugins)
+  const errors = validateCoercing(root, sm, configValidator(plugins))
   const bad = new Set<string>()
   for (const e of translateErrors(errors)) {
     const loc = ctx.at(e.path, e.atKey)
@@ -31,10 +31,10 @@ export function applySchema (root: Obj, sm: SourceMap, ctx: CheckContext): Set<s
 }
 
 /** `plugins: {cors: }` enables a plugin with its defaults. */
-function nullPluginsToEmpty (routes: unknown[]): void {
+function nullPluginsToEmpty (routes: unknown[], plugins: PluginMap): void {
   for (const r of routes) {
     if (!isObj(r) || !isObj(r.plugins)) continue
-    for (const [name, def] of builtinPlugins) {
+    for (const [name, def] of plugins) {
       if (r.plugins[name] === null && (def.schema as Obj).type === 'object') r.plugins[name] = {}
     }
   }
@@ -45,7 +45,7 @@ function nullPluginsToEmpty (routes: unknown[]): void {
  * integer, number or boolean is expected is converted and the schema run
  * again (only whole-value substitutions are converted: `port: ${PORT}`).
  */
-function validateCoercing (root: Obj, sm: SourceMap): ErrorObject[] {
+function validateCoercing (root: Obj, sm: SourceMap, validateConfig: ValidateFunction): ErrorObject[] {
   let errors: ErrorObject[] = []
   for (let pass = 0; pass < 3; pass++) {
     errors = validateConfig(root) ? [] : [...(validateConfig.errors ?? [])]

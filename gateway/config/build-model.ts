@@ -3,6 +3,7 @@
 // and port, chash / hashOn, and (in build-routes.ts) everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
+import type { PluginMap } from '../../plugins/registry.js'
 import { buildRoute, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
@@ -14,7 +15,7 @@ import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types
  * The model of `root`, or undefined when any issue has been reported (by this
  * or an earlier step). `bad`: paths that failed the schema (see apply-schema.ts).
  */
-export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext): GatewayConfig | undefined {
+export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plugins: PluginMap): GatewayConfig | undefined {
   const listen = root.listen as GatewayConfig['listen']
   const admin = root.admin as GatewayConfig['admin']
   if (isObj(admin) && typeof admin.host === 'string' && !bad.has('admin/host') && !bad.has('admin/token') &&
@@ -45,7 +46,7 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext): Gat
   const built: Array<RouteConfig | undefined> = []
   for (let i = 0; i < routesIn.length; i++) {
     const r = routesIn[i]
-    built.push(isObj(r) ? buildRoute(i, r, bad, ctx) : undefined)
+    built.push(isObj(r) ? buildRoute(i, r, bad, ctx, plugins) : undefined)
   }
   crossCheckRoutes(routesIn, upstreamsIn, bad, ctx)
 

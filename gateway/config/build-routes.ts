@@ -2,7 +2,7 @@
 // names and plugin options (each plugin's check()), then across routes the
 // upstream references, duplicate ids and routes no request can tell apart;
 // and builds each route's output form (the normalised `match:`).
-import { builtinPlugins } from '../../plugins/registry.js'
+import type { PluginMap } from '../../plugins/registry.js'
 import { findRouteConflicts } from '../routing/conflicts.js'
 import { paramNames } from './checks.js'
 import type { CheckContext } from './issue-sink.js'
@@ -12,7 +12,7 @@ import { suggest } from './validate.js'
 import type { PathSegment } from './yaml-source.js'
 
 /** Checks route `i` (the parts that passed the schema); returns its output form when it is entirely valid. */
-export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckContext): RouteConfig | undefined {
+export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckContext, pluginDefs: PluginMap): RouteConfig | undefined {
   const { issues, at } = ctx
   const path = ['routes', i]
   const p = `routes/${i}`
@@ -39,7 +39,7 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
   const plugins = r.plugins as Obj
   if (isObj(plugins)) {
     for (const name of Object.keys(plugins)) {
-      const def = builtinPlugins.get(name)
+      const def = pluginDefs.get(name)
       if (def?.check === undefined || bad.has(`${p}/plugins/${name}`)) continue
       let problems: string[]
       try {

@@ -1,15 +1,17 @@
 // Worker-thread entry of load-in-worker.ts: runs loadConfig for each request
-// posted by the main thread and posts the LoadResult back. A large route list
+// posted by the main thread and posts the LoadResult back. Extra plugins come
+// as the URLs of their modules (functions cannot be posted), imported here. A large route list
 // is sent in chunks, each only when the main thread asks for it: a port drains
 // every queued message in one go, so without this flow control a 10,000-route
 // config would still be deserialised in one long block of the event loop.
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
+import { loadPluginRegistry, type PluginRegistry } from '../../plugins/registry.js'
 import { loadConfig, type LoadResult } from './load-config.js'
 import type { RouteConfig } from './types.js'
 
 export type ConfigWorkerRequest =
-  | { id: number; mainFile: string; env: Record<string, string | undefined> }
+  | { id: number; mainFile: string; env: Record<string, string | undefined>; pluginModules: string[] }
   /** Flow control: the main thread asks for the next chunk once it has handled the previous one. */
   | { id: number; next: true }
 
@@ -51,15 +53,23 @@ port.on('message', (req: ConfigWorkerRequest) => {
     sendNext(req.id)
     return
   }
+  loadPluginRegistry(req.pluginModules).then((plugins) => load(req, plugins), (err: unknown) => failed(req.id, err))
+})
+
+function failed (id: number, err: unknown): void {
+  port!.postMessage({ id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies ConfigWorkerResponse)
+}
+
+function load (req: Extract<ConfigWorkerRequest, { mainFile: string }>, plugins: PluginRegistry): void {
   let result: LoadResult
   try {
-    result = loadConfig(req.mainFile, req.env)
+    result = loadConfig(req.mainFile, req.env, plugins)
   } catch (err) {
-    port.postMessage({ id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies ConfigWorkerResponse)
+    failed(req.id, err)
     return
   }
   if (!result.ok || result.config.routes.length <= ROUTE_CHUNK) {
-    port.postMessage({ id: req.id, result } satisfies ConfigWorkerResponse)
+    port!.postMessage({ id: req.id, result } satisfies ConfigWorkerResponse)
     return
   }
   const routes = result.config.routes
@@ -67,5 +77,5 @@ port.on('message', (req: ConfigWorkerRequest) => {
   const chunks: RouteConfig[][] = []
   for (let i = 0; i < routes.length; i += ROUTE_CHUNK) chunks.push(routes.slice(i, i + ROUTE_CHUNK))
   waiting.set(req.id, chunks)
-  port.postMessage({ id: req.id, result: head, pendingRoutes: routes.length } satisfies ConfigWorkerResponse)
-})
+  port!.postMessage({ id: req.id, result: head, pendingRoutes: routes.length } satisfies ConfigWorkerResponse)
+}

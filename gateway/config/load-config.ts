@@ -13,6 +13,7 @@
 // GatewayConfig and a digest.
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
+import { builtinRegistry, type PluginRegistry } from '../../plugins/registry.js'
 import { applySchema } from './apply-schema.js'
 import { buildModel } from './build-model.js'
 import { IssueSink, type Locate } from './issue-sink.js'
@@ -47,8 +48,9 @@ const NO_ROUTES = 'no routes in this file or the files it includes: every reques
  * Loads `mainFile` and everything it includes. `files` lists every file read
  * (absolute paths), plus each included directory (so a watcher notices files
  * added to it). `digest` is the sha256 of the normalised config (canonical JSON).
+ * Route plugins are validated against `plugins` (default: the built-in ones).
  */
-export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
+export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.env, plugins: PluginRegistry = builtinRegistry): LoadResult {
   const issues = new IssueSink()
   const files: string[] = []
   const sm = new SourceMap()
@@ -79,9 +81,9 @@ export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.e
     issues.add(nodeLocation(main.src, main.top), [], NO_ROUTES)
   }
   substituteAll(ctx, root, [])
-  const bad = applySchema(root, sm, ctx)
+  const bad = applySchema(root, sm, ctx, plugins.plugins)
 
-  const config = buildModel(root, bad, ctx)
+  const config = buildModel(root, bad, ctx, plugins.plugins)
   if (issues.count > 0 || config === undefined) return fail()
   return { ok: true, config, files, digest: digestOf(config), keys: keysOf(config) }
 }

@@ -9,6 +9,7 @@
 // new one. A loadConfig exception (a bug, not a config problem) rejects too.
 import { resolve as resolvePath } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { builtinRegistry, type PluginRegistry } from '../../plugins/registry.js'
 import type { ConfigWorkerRequest, ConfigWorkerResponse } from './config-worker.js'
 import type { LoadResult } from './load-config.js'
 
@@ -68,12 +69,12 @@ function startWorker (): Worker {
   return w
 }
 
-function request (mainFile: string, env: NodeJS.ProcessEnv): Promise<LoadResult> {
+function request (mainFile: string, env: NodeJS.ProcessEnv, plugins: PluginRegistry): Promise<LoadResult> {
   return new Promise<LoadResult>((resolve, reject) => {
     const w = worker ?? (worker = startWorker())
     const id = nextId++
     pending.set(id, { resolve, reject })
-    const msg: ConfigWorkerRequest = { id, mainFile: resolvePath(mainFile), env: { ...env } }
+    const msg: ConfigWorkerRequest = { id, mainFile: resolvePath(mainFile), env: { ...env }, pluginModules: [...plugins.modules] }
     w.ref()
     try {
       w.postMessage(msg)
@@ -86,9 +87,12 @@ function request (mainFile: string, env: NodeJS.ProcessEnv): Promise<LoadResult>
   })
 }
 
-/** loadConfig(mainFile, env) run on the shared config worker thread. */
-export function loadConfigInWorker (mainFile: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
-  const run = (): Promise<LoadResult> => request(mainFile, env)
+/**
+ * loadConfig(mainFile, env, plugins) run on the shared config worker thread,
+ * which builds the same registry from `plugins.modules`.
+ */
+export function loadConfigInWorker (mainFile: string, env: NodeJS.ProcessEnv = process.env, plugins: PluginRegistry = builtinRegistry): Promise<LoadResult> {
+  const run = (): Promise<LoadResult> => request(mainFile, env, plugins)
   const result = queue.then(run, run)
   queue = result.catch(() => undefined)
   return result

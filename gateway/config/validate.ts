@@ -1,8 +1,8 @@
 // The ajv instance, its custom keywords and the compiled config validator
-// (compiled once, at module load), plus the translation of ajv errors into
+// (compiled once per plugin set), plus the translation of ajv errors into
 // plain messages.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { builtinPlugins } from '../../plugins/registry.js'
+import type { PluginMap } from '../../plugins/registry.js'
 import { checks } from './checks.js'
 import { parseDuration } from './parse-duration.js'
 import { parseSize } from './parse-size.js'
@@ -70,12 +70,12 @@ function createAjv (): Ajv {
 
 const ajv = createAjv()
 
-function compileConfigSchema (): ValidateFunction {
+function compileConfigSchema (plugins: PluginMap): ValidateFunction {
   try {
-    return ajv.compile(configSchema(builtinPlugins))
+    return ajv.compile(configSchema(plugins))
   } catch (err) {
     // Name the plugin whose options schema ajv refuses (a programming error, found at startup).
-    for (const [name, def] of builtinPlugins) {
+    for (const [name, def] of plugins) {
       try {
         createAjv().compile(def.schema)
       } catch (pluginErr) {
@@ -86,12 +86,21 @@ function compileConfigSchema (): ValidateFunction {
   }
 }
 
+const validators = new WeakMap<PluginMap, ValidateFunction>()
+
 /**
  * Validates (and fills defaults into, and normalises) the merged configuration.
- * Compiled once, at module load; each plugin's schema is compiled into it once,
- * under `routes[].plugins.<name>`.
+ * Compiled once per plugin set, on first use; each plugin's schema is compiled
+ * into it under `routes[].plugins.<name>`.
  */
-export const validateConfig: ValidateFunction = compileConfigSchema()
+export function configValidator (plugins: PluginMap): ValidateFunction {
+  let validate = validators.get(plugins)
+  if (validate === undefined) {
+    validate = compileConfigSchema(plugins)
+    validators.set(plugins, validate)
+  }
+  return validate
+}
 
 // ---------------------------------------------------------------------------
 // Messages

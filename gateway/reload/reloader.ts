@@ -10,6 +10,7 @@ import type { GatewayMetrics } from '../observability/metrics.js'
 import { buildSnapshot } from '../snapshot/build-snapshot.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { NodeConnectionRegistry, NodeConnection } from '../upstream/node-connection.js'
+import type { PluginRegistry } from '../../plugins/registry.js'
 import type { PluginInstance } from '../../plugins/types.js'
 
 export interface ReloadOutcome {
@@ -28,6 +29,7 @@ export interface ReloadOutcome {
 export interface ReloaderDeps {
   configFile: string
   registry: NodeConnectionRegistry
+  plugins: PluginRegistry
   metrics: GatewayMetrics
   logger: Logger
   /** Called after each swap (server timeouts, access log switch, watcher file list). */
@@ -53,6 +55,9 @@ export class Reloader {
   }
 
   get current (): Snapshot { return this.#current }
+
+  /** Replaced snapshots not yet retired (their requests still running, or retirement not yet run). */
+  get retiring (): number { return this.#draining.size }
 
   /** Requests a reload; concurrent requests share one follow-up run. */
   reload (trigger: string): Promise<ReloadOutcome> {
@@ -80,7 +85,7 @@ export class Reloader {
     const base = { at: new Date().toISOString(), trigger }
     let loaded
     try {
-      loaded = await loadConfigInWorker(this.deps.configFile)
+      loaded = await loadConfigInWorker(this.deps.configFile, process.env, this.deps.plugins)
     } catch (err) {
       // The loader itself failed (a bug or a dead worker), not the config: report it like a refusal.
       const msg = `config could not be loaded: ${(err as Error).message}`
@@ -104,7 +109,7 @@ export class Reloader {
     this.#building = true
     try {
       built = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: prev.version + 1 },
-        prev, { registry: this.deps.registry, metrics, logger })
+        prev, { registry: this.deps.registry, plugins: this.deps.plugins, metrics, logger })
     } catch (err) {
       this.#building = false
       const msg = `config refused: ${(err as Error).message}`

@@ -6,7 +6,7 @@
 // when no route changed (an upstream-only change never rebuilds routing).
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
-import { builtinPlugins, byPriority } from '../../plugins/registry.js'
+import { byPriority, type PluginRegistry } from '../../plugins/registry.js'
 import type { PluginDefinition, PluginInstance } from '../../plugins/types.js'
 import { compileRouterAsync } from '../routing/router.js'
 import type { RouteEntry } from '../routing/types.js'
@@ -29,6 +29,8 @@ export interface BuildInput {
 
 export interface BuildDeps {
   registry: NodeConnectionRegistry
+  /** The registry the config was validated against. */
+  plugins: PluginRegistry
   metrics: GatewayMetrics
   logger: Logger
 }
@@ -119,7 +121,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
 function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, old: CompiledRoute | undefined): CompiledRoute {
   const defs: PluginDefinition[] = []
   for (const name of Object.keys(rc.plugins)) {
-    const def = builtinPlugins.get(name)
+    const def = deps.plugins.plugins.get(name)
     if (def === undefined) throw new Error(`route ${rc.id}: unknown plugin "${name}"`)
     defs.push(def)
   }

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { Gateway } from '../../gateway/gateway.js'
+import type { PluginRegistry } from '../../plugins/registry.js'
 import { writeConfig } from './yaml-config.js'
 
 export interface TestGateway {
@@ -26,6 +27,8 @@ export interface TestGatewayOptions {
   watch?: boolean
   /** Extra files to write next to the main config: relative name -> content. */
   files?: Record<string, string>
+  /** Plugins beyond the built-in ones (see loadPluginRegistry). */
+  plugins?: PluginRegistry
 }
 
 /** Fills listen/admin with ephemeral loopback ports unless the config sets them. */
@@ -52,7 +55,7 @@ export async function startTestGateway (config: Record<string, unknown>, opts: T
       cb()
     }
   })
-  const gw = await Gateway.start({ configFile, logger: pino({ level: 'debug' }, sink), watch: opts.watch ?? false })
+  const gw = await Gateway.start({ configFile, logger: pino({ level: 'debug' }, sink), watch: opts.watch ?? false, plugins: opts.plugins })
   return {
     gw,
     dir,

@@ -2,11 +2,12 @@
 // Prometheus metrics with exact counts, routes/upstreams views, bearer token.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
+import { metric } from '../helpers/metrics.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { rawRequest } from '../helpers/raw-http.js'
+import { until } from '../helpers/until.js'
 
 let a: Upstream
 let slow: Upstream
@@ -50,27 +51,6 @@ function config (extra: Record<string, unknown> = {}): Record<string, unknown> {
 async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   const res = await request(url, { headers })
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
-}
-
-/** Value of one sample of the Prometheus text exposition; undefined when absent. */
-function metric (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (m === null || m[1] !== name) continue
-    const got: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) got[l[1]!] = l[2]!
-    if (Object.keys(got).length !== Object.keys(labels).length) continue
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3])
-  }
-  return undefined
-}
-
-async function until (what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await sleep(10)
-  }
 }
 
 interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { startUpstream } from '../helpers/upstream.js'
 import { startGatewayProcess, GATEWAY_CLI } from '../helpers/gateway-process.js'
 import { freePort } from '../helpers/free-port.js'
+import { until } from '../helpers/until.js'
 
 function tempDir (t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-life-'))
@@ -156,21 +157,11 @@ test('SIGTERM drains: 10 in-flight requests all get 200 with connection: close, 
   const idleClosed = new Promise<void>((resolve) => idleSocket.once('close', () => resolve()))
 
   const requests = Array.from({ length: 10 }, (_, i) => httpGet(listen, `/r/${i}`))
-  const started = Date.now()
-  while (up.inflight < 10) {
-    if (Date.now() - started > 10_000) throw new Error(`only ${up.inflight} requests reached the upstream`)
-    await sleep(10)
-  }
+  await until('10 requests at the upstream', () => up.inflight === 10, 10_000)
 
   const exit = gp.stop('SIGTERM')
   // New connections are refused once the signal is handled (the listener is closed first).
-  const deadline = Date.now() + 5000
-  let outcome = await connectOutcome(listen)
-  while (outcome !== 'refused' && Date.now() < deadline) {
-    await sleep(10)
-    outcome = await connectOutcome(listen)
-  }
-  assert.equal(outcome, 'refused', 'a new connection after SIGTERM is refused')
+  await until('a new connection after SIGTERM is refused', async () => (await connectOutcome(listen)) === 'refused', 5000)
   await Promise.race([idleClosed, sleep(3000).then(() => { throw new Error('idle keep-alive connection not closed by the drain') })])
   // Admin is still up while draining: not ready.
   const ready = await fetch(`http://127.0.0.1:${admin}/readyz`)
@@ -204,11 +195,7 @@ test('SIGTERM past server.drainTimeout: the process still exits 0 and cuts what 
   const gp = await startGatewayProcess(file)
   t.after(async () => { await gp.stop('SIGKILL') })
   const pending = httpGet(listen, '/r/hang').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code ?? err.message)
-  const started = Date.now()
-  while (up.inflight < 1) {
-    if (Date.now() - started > 10_000) throw new Error('request did not reach the upstream')
-    await sleep(10)
-  }
+  await until('the request reached the upstream', () => up.inflight === 1, 10_000)
   const t0 = Date.now()
   assert.equal(await gp.stop('SIGTERM'), 0)
   const took = Date.now() - t0

@@ -1,15 +1,22 @@
 // The plugin chain through a real gateway: cors (access phase answering a
 // preflight itself, response phase adding headers) and headers (editing what
-// goes upstream and what comes back), plus their option validation.
-import { test, before, after } from 'node:test'
+// goes upstream and what comes back), plus their option validation; and, with
+// a test plugin loaded as an extra plugin module, the paths no shipped plugin
+// takes: async access phases, a failing access phase, close() on retirement,
+// and the log phase running exactly once.
+import { test, before, after, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import net from 'node:net'
 import { request } from 'undici'
 import { loadConfig, formatIssue } from '../../gateway/config/load-config.js'
+import { loadPluginRegistry } from '../../plugins/registry.js'
+import { loggedFor, probe, probePluginModule } from '../helpers/probe-plugin.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+import { until } from '../helpers/until.js'
 
 let up: Upstream
 let gw: TestGateway
@@ -120,4 +127,161 @@ test('plugin options are validated with file:line:column', () => {
   assert.ok(lines.some((l) => /^gateway\.yaml:9:\d+: .*cors.*allowCredentials cannot be combined/.test(l)), lines.join('\n'))
   assert.ok(lines.some((l) => /^gateway\.yaml:12:\d+: .*x-n.*must be a string/.test(l)), lines.join('\n'))
   fs.rmSync(dir, { recursive: true, force: true })
+})
+
+// --- extra plugins: the probe plugin (test/helpers/probe-plugin.ts) ----------
+
+// A broken plugin path tends to hang a request rather than fail it: each test has a time limit.
+let pgw: TestGateway
+/** Answers 200 at once, except /hold (never answers) and /stall (headers and part of the body, then nothing). */
+let probeUp: Upstream
+
+function probeConfig (extraRoutes: Array<Record<string, unknown>> = []): Record<string, unknown> {
+  const route = (id: string, access: string): Record<string, unknown> =>
+    ({ id, match: { paths: [`/${id}/*`] }, upstream: 'app', plugins: { probe: { tag: id, access } } })
+  return {
+    upstreams: { app: { nodes: [{ url: probeUp.url }], timeouts: { header: '60s' } } },
+    routes: [
+      route('pass', 'pass-async'), route('answer', 'answer-async'), route('throw', 'throw'), route('reject', 'reject'),
+      route('plain', 'none'), route('hold', 'none'), route('stall', 'none'), ...extraRoutes
+    ]
+  }
+}
+
+before(async () => {
+  probeUp = await startUpstream({
+    handler: (req, res) => {
+      req.resume()
+      if (req.url?.startsWith('/hold/') === true) return
+      if (req.url?.startsWith('/stall/') === true) {
+        res.writeHead(200, { 'content-length': '1000' })
+        res.write('partial')
+        return
+      }
+      res.end(`upstream saw x-probe=${String(req.headers['x-probe'])}`)
+    }
+  })
+  pgw = await startTestGateway(probeConfig(), { plugins: await loadPluginRegistry([probePluginModule]) })
+})
+
+after(async () => {
+  await pgw.stop()
+  await probeUp.close()
+})
+
+// Every test starts from the same config, whatever the one before reloaded.
+beforeEach(async () => {
+  pgw.rewrite(probeConfig())
+  const outcome = await pgw.gw.reloader.reload('test')
+  assert.notEqual(outcome.result, 'failed', outcome.errors.join('\n'))
+})
+
+async function pget (path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const res = await request(pgw.url + path)
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+}
+
+test('an async access phase that passes the request on: it runs before the request is forwarded', { timeout: 15_000 }, async () => {
+  const res = await pget('/pass/x')
+  assert.equal(res.status, 200)
+  assert.equal(res.text, 'upstream saw x-probe=pass', 'the header set after the await reached the upstream')
+})
+
+test('an async access phase that answers: its reply is sent and the upstream never sees the request', { timeout: 15_000 }, async () => {
+  const before = probeUp.requests.length
+  const res = await pget('/answer/x')
+  assert.equal(res.status, 200)
+  assert.equal(res.text, 'answered by answer')
+  assert.equal(res.headers['content-type'], 'text/plain')
+  assert.ok(res.headers['x-request-id'])
+  assert.equal(probeUp.requests.length, before)
+})
+
+test('an access phase that throws or rejects: 500 GW_INTERNAL envelope, and the gateway keeps serving', { timeout: 15_000 }, async () => {
+  for (const path of ['/throw/x', '/reject/x', '/throw/y', '/reject/y']) {
+    const before = probeUp.requests.length
+    const res = await pget(path)
+    assert.equal(res.status, 500, path)
+    assert.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+    const env = JSON.parse(res.text) as { error: { status: number; code: string; requestId: string } }
+    assert.equal(env.error.status, 500)
+    assert.equal(env.error.code, 'GW_INTERNAL')
+    assert.equal(env.error.requestId, res.headers['x-request-id'])
+    assert.equal(probeUp.requests.length, before, `${path}: nothing sent upstream`)
+    assert.ok(pgw.logs.some((l) => l.msg === 'plugin access phase failed' && l.reqId === res.headers['x-request-id']), 'the error is logged')
+    const next = await pget('/plain/x')
+    assert.equal(next.status, 200, 'the next request is served')
+  }
+  await until('the gateway finished every request', () => pgw.gw.runtime.inflight === 0)
+  assert.equal(loggedFor('throw').length, 2, 'log phase once per failed request')
+  assert.equal(loggedFor('reject').length, 2)
+})
+
+test('close() is called once when a reload retires the instance, never when its options did not change', { timeout: 15_000 }, async () => {
+  const tagged = (tag: string): number => probe.closed.filter((t) => t === tag).length
+  const cfg = (paths: string[], tag: string): Record<string, unknown> => probeConfig([
+    { id: 'life', match: { paths }, upstream: 'app', plugins: { probe: { tag } } }
+  ])
+  pgw.rewrite(cfg(['/life/*'], 'life-1'))
+  assert.equal((await pgw.gw.reloader.reload('test')).result, 'ok')
+  const first = pgw.gw.current.routes.get('life')!.plugins[0]!.instance
+  assert.equal((await pget('/life/x')).status, 200)
+
+  // The route changes, its plugin options do not: the instance is carried over, not closed.
+  pgw.rewrite(cfg(['/life/*', '/life2/*'], 'life-1'))
+  assert.equal((await pgw.gw.reloader.reload('test')).result, 'ok')
+  assert.equal(pgw.gw.current.routes.get('life')!.plugins[0]!.instance, first)
+  await until('the replaced snapshot retired', () => pgw.gw.reloader.retiring === 0)
+  assert.equal(tagged('life-1'), 0, 'an instance still in use is not closed')
+
+  // Its options change: the old instance is retired and closed, once.
+  pgw.rewrite(cfg(['/life/*', '/life2/*'], 'life-2'))
+  assert.equal((await pgw.gw.reloader.reload('test')).result, 'ok')
+  assert.notEqual(pgw.gw.current.routes.get('life')!.plugins[0]!.instance, first)
+  await until('the old instance closed', () => tagged('life-1') > 0)
+  await until('the replaced snapshot retired', () => pgw.gw.reloader.retiring === 0)
+
+  // Later reloads (one removing the route) close only what they retire.
+  pgw.rewrite(cfg(['/life/*'], 'life-2'))
+  assert.equal((await pgw.gw.reloader.reload('test')).result, 'ok')
+  pgw.rewrite(probeConfig())
+  assert.equal((await pgw.gw.reloader.reload('test')).result, 'ok')
+  await until('the removed route\'s instance closed', () => tagged('life-2') > 0)
+  await until('the replaced snapshots retired', () => pgw.gw.reloader.retiring === 0)
+  assert.equal(tagged('life-1'), 1, 'close() called exactly once')
+  assert.equal(tagged('life-2'), 1)
+})
+
+test('the log phase runs exactly once on a normal request', { timeout: 15_000 }, async () => {
+  const res = await pget('/plain/once')
+  assert.equal(res.status, 200)
+  await until('the gateway finished the request', () => pgw.gw.runtime.inflight === 0)
+  const lines = probe.logged.filter((l) => l.requestId === res.headers['x-request-id'])
+  assert.deepEqual(lines, [{ tag: 'plain', requestId: res.headers['x-request-id'], status: 200 }])
+})
+
+test('the log phase runs exactly once when the client goes away, before or after the response started', { timeout: 15_000 }, async () => {
+  for (const [path, tag, started] of [['/hold/x', 'hold', false], ['/stall/x', 'stall', true]] as const) {
+    const before = loggedFor(tag).length
+    const upstreamBefore = probeUp.requests.length
+    const sock = net.connect(pgw.gw.port, '127.0.0.1')
+    sock.on('error', () => {})
+    let received = ''
+    sock.setEncoding('latin1').on('data', (c: string) => { received += c })
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+    await until(`${path}: the request reached the upstream`, () => probeUp.requests.length === upstreamBefore + 1 && probeUp.inflight === 1)
+    if (started) await until(`${path}: the response started`, () => received.includes('partial'))
+    sock.destroy()
+    // The gateway finishes the request and aborts the upstream exchange (nothing left that could log again).
+    await until(`${path}: the gateway finished the request`, () => pgw.gw.runtime.inflight === 0)
+    await until(`${path}: the upstream exchange ended`, () => probeUp.inflight === 0)
+    assert.equal(loggedFor(tag).length - before, 1, `${path}: log() called exactly once`)
+  }
+})
+
+test('an extra plugin\'s options are validated like a built-in one\'s (in the config worker), with file:line:column', { timeout: 15_000 }, async () => {
+  pgw.rewrite(probeConfig([{ id: 'bad', match: { paths: ['/bad'] }, upstream: 'app', plugins: { probe: { tag: 'b', access: 'sometimes' } } }]))
+  const outcome = await pgw.gw.reloader.reload('test')
+  assert.equal(outcome.result, 'failed')
+  assert.match(outcome.errors.join('\n'), /gateway\.yaml:\d+:\d+: routes\[7\]\.plugins\.probe\.access: must be one of "none", .*got string "sometimes"/)
 })

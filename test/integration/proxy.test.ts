@@ -1,6 +1,6 @@
 // Proxying through a real gateway to real loopback upstreams: headers, bodies,
 // errors, timeouts, retries, rewrites and the error envelope.
-import { test, after, before } from 'node:test'
+import { test, after, before, beforeEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
@@ -11,6 +11,7 @@ import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { freePort } from '../helpers/free-port.js'
 import { rawRequest } from '../helpers/raw-http.js'
+import { until } from '../helpers/until.js'
 
 let a: Upstream
 let b: Upstream
@@ -36,6 +37,10 @@ before(async () => {
   deadPort = await freePort()
   gw = await startTestGateway(baseConfig())
 })
+
+// Every test starts from the base config, whatever the test before it reloaded:
+// any test can run alone (--test-name-pattern) or in any order.
+beforeEach(restoreConfig)
 
 after(async () => {
   await gw.stop()
@@ -143,7 +148,6 @@ test('hop-by-hop headers are dropped both ways; Connection cannot strip gateway 
 })
 
 test('strip-prefix, prefix and template rewrites shape the forwarded path', async () => {
-  await restoreConfig()
   assert.equal((JSON.parse((await get('/strip/a/b?q=1')).text) as Echo).url, '/a/b?q=1')
   assert.equal((JSON.parse((await get('/strip')).text) as Echo).url, '/')
   assert.equal((JSON.parse((await get('/old/x')).text) as Echo).url, '/new/x')
@@ -155,7 +159,6 @@ test('a rewrite on a pattern written with escapes cuts the canonical prefix', as
   assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
   assert.equal((JSON.parse((await get('/~user/abc/def')).text) as Echo).url, '/abc/def')
   assert.equal((JSON.parse((await get('/%7euser/abc')).text) as Echo).url, '/abc')
-  await restoreConfig()
 })
 
 test('Expect: 100-continue gets its 100 only when the request is proxied; a refused one never sees it', async () => {
@@ -199,12 +202,10 @@ test('a reload that changes trustedProxies applies to connections already open',
     assert.notEqual(malformed.headers['x-request-id'], 'bad id with spaces', 'a malformed one is replaced')
   } finally {
     agent.destroy()
-    await restoreConfig()
   }
 })
 
 test('encoded dot-segments are normalised before routing and forwarding', async () => {
-  await restoreConfig()
   const res = await get('/echo/%2e%2e/admin/panel')
   assert.equal(res.status, 200)
   const echo = JSON.parse(res.text) as Echo
@@ -216,7 +217,6 @@ test('encoded dot-segments are normalised before routing and forwarding', async 
 })
 
 test('smooth weighted round robin sends 3:1 exactly', async () => {
-  await restoreConfig()
   const seen = { a: 0, b: 0 }
   for (let i = 0; i < 40; i++) {
     const echo = JSON.parse((await get('/weighted')).text) as Echo
@@ -259,7 +259,6 @@ test('consistent hashing on a header keeps each key on one node; least-conn and 
 })
 
 test('upstream errors map to 504 (timeout) and 502 (refused, reset)', async () => {
-  await restoreConfig()
   const t0 = Date.now()
   const timedOut = await get('/slow')
   assert.equal(timedOut.status, 504)
@@ -278,7 +277,6 @@ test('upstream errors map to 504 (timeout) and 502 (refused, reset)', async () =
 })
 
 test('every method is proxied as sent, HEAD without a body', async () => {
-  await restoreConfig()
   for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
     const res = await request(gw.url + '/echo/m', { method: method as 'GET', body: method === 'GET' ? null : 'x' })
     const echo = await res.body.json() as Echo
@@ -318,42 +316,50 @@ test('an upstream that resets before answering gives 502; one that stalls mid-bo
   } finally {
     await rude.close()
     await staller.close()
-    await restoreConfig()
   }
 })
 
 test('a refused node is retried once on another node for idempotent requests, never for POST', async () => {
-  await restoreConfig()
   for (let i = 0; i < 6; i++) {
     const res = await get('/half-dead')
     assert.equal(res.status, 200, 'GET retried on the live node')
   }
+  // Round robin over two equal nodes: of 6 POSTs, exactly 3 are sent to the dead one.
+  const postsAtB = (): number => b.requests.filter((r) => r.method === 'POST' && r.url === '/half-dead').length
+  const postsBefore = postsAtB()
   let failedPosts = 0
   for (let i = 0; i < 6; i++) {
     const res = await request(gw.url + '/half-dead', { method: 'POST', body: 'x' })
     await res.body.text()
     if (res.statusCode === 502) failedPosts++
   }
-  assert.ok(failedPosts > 0, 'POSTs that hit the dead node are not retried')
+  assert.equal(failedPosts, 3, 'POSTs that hit the dead node are not retried')
+  assert.equal(postsAtB() - postsBefore, 3, 'each POST was sent once, the live node served the other 3')
 })
 
 test('the client going away aborts the upstream exchange', async () => {
-  await restoreConfig()
-  const before = slow.requests.length
-  await new Promise<void>((resolve) => {
-    const sock = net.connect(gw.gw.port, '127.0.0.1', () => {
-      sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
-      setTimeout(() => { sock.destroy(); resolve() }, 100)
-    })
-  })
-  await new Promise((r) => setTimeout(r, 100))
-  assert.equal(slow.requests.length, before + 1)
-  assert.equal(slow.inflight, 0, 'upstream request was aborted with the client')
-  assert.equal(gw.gw.runtime.inflight, 0)
+  // An upstream that never answers, behind a header timeout far longer than the
+  // test waits: only the client's abort can end the exchange in time.
+  const hold = await startUpstream({ handler: () => {} })
+  try {
+    gw.rewrite({ ...baseConfig(), upstreams: { ...baseConfig().upstreams, hold: { nodes: [{ url: hold.url }], timeouts: { header: '60s' } } },
+      routes: [...baseConfig().routes, { id: 'hold', match: { paths: ['/hold'] }, upstream: 'hold' }] })
+    assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+    const sock = net.connect(gw.gw.port, '127.0.0.1')
+    sock.on('error', () => {})
+    sock.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n')
+    await until('the request reached the upstream', () => hold.inflight === 1)
+    assert.equal(gw.gw.runtime.inflight, 1)
+    sock.destroy()
+    await until('the upstream exchange aborted with the client', () => hold.inflight === 0)
+    await until('the gateway finished the request', () => gw.gw.runtime.inflight === 0)
+    assert.equal(hold.requests.length, 1)
+  } finally {
+    await hold.close()
+  }
 })
 
 test('keep-alive: consecutive requests reuse the upstream connection', async () => {
-  await restoreConfig()
   const ports = new Set<number>()
   const probe = await startUpstream({
     handler: (req, res) => { ports.add(req.socket.remotePort ?? 0); res.end('ok') }
@@ -372,7 +378,6 @@ test('keep-alive: consecutive requests reuse the upstream connection', async () 
     assert.equal(ports.size, 1, 'one upstream socket served all 20 sequential requests')
   } finally {
     await probe.close()
-    await restoreConfig()
   }
 })
 

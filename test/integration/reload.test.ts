@@ -8,7 +8,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream.js'
+import { metric } from '../helpers/metrics.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
+import { until } from '../helpers/until.js'
 
 interface AdminConfig {
   version: number
@@ -28,33 +30,10 @@ async function adminConfig (gw: TestGateway): Promise<AdminConfig> {
   return JSON.parse(res.text) as AdminConfig
 }
 
-/** Value of one sample of the Prometheus text exposition, 0 when absent. */
-function metric (text: string, name: string, labels: Record<string, string> = {}): number {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (m === null || m[1] !== name) continue
-    const got: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) got[l[1]!] = l[2]!
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3])
-  }
-  return 0
-}
-
 async function metricsText (gw: TestGateway): Promise<string> {
   const res = await get(gw.adminUrl + '/metrics')
   assert.equal(res.status, 200)
   return res.text
-}
-
-/** Polls `fn` until it returns a value other than undefined/false. */
-async function until<T> (what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
-    await sleep(25)
-  }
 }
 
 /** The reuse counters of a reload's stats (other fields, such as timings, vary). */
@@ -93,7 +72,7 @@ test('file watch: an added route serves within ~2 s; bad edits are refused and t
   assert.equal(v2.lastReload?.version, 2)
 
   // -- a YAML syntax error
-  let failedBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'failed' })
+  let failedBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'failed' }) ?? 0
   assert.equal(failedBefore, 0)
   let last = gw.gw.reloader.last
   fs.writeFileSync(gw.configFile, 'upstreams:\n  a:\n    nodes: [{ url: "' + up.url + '" }\nroutes:\n  - id: one\n    match: { paths: [/one/*] }\n    upstream: a\n')
@@ -112,7 +91,7 @@ test('file watch: an added route serves within ~2 s; bad edits are refused and t
   assert.equal((await get(gw.url + '/two/x')).status, 200, 'old routes keep serving')
 
   // -- an unknown upstream reference
-  failedBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'failed' })
+  failedBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'failed' }) ?? 0
   last = gw.gw.reloader.last
   gw.rewrite({ ...withTwo, routes: [...withTwo.routes, { id: 'three', match: { paths: ['/three/*'] }, upstream: 'nope' }] })
   await until('the unknown-upstream reload is recorded', () => gw.gw.reloader.last !== last)
@@ -128,7 +107,7 @@ test('file watch: an added route serves within ~2 s; bad edits are refused and t
   assert.equal((await get(gw.url + '/two/x')).status, 200)
 
   // -- then a good edit is applied
-  const okBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'ok' })
+  const okBefore = metric(await metricsText(gw), 'gateway_config_reloads_total', { result: 'ok' }) ?? 0
   gw.rewrite({ upstreams: withTwo.upstreams, routes: [...withTwo.routes, { id: 'three', match: { paths: ['/three/*'] }, upstream: 'a' }] })
   await until('route three answers 200', async () => (await get(gw.url + '/three/x')).status === 200, 2500)
   cfg = await adminConfig(gw)
@@ -262,8 +241,8 @@ test('a reload keeps by identity what did not change: routes, plugin instances, 
   assert.equal((await get(gw.url + '/a/3')).text, 'a')
   assert.equal((await get(gw.url + '/b/3')).text, 'b')
 
-  // Let retirement of the old snapshots run, then check the sockets survived it.
-  await sleep(150)
+  // Once the old snapshots are retired (their unused pools closed), the sockets survived it.
+  await until('the old snapshots retired', () => gw.gw.reloader.retiring === 0)
   assert.equal((await get(gw.url + '/a/4')).text, 'a')
   assert.equal(new Set(ports.a).size, 1, `upstream a saw one client socket across both reloads: ${ports.a.join(',')}`)
   assert.equal(ports.a.length, 4)
@@ -399,7 +378,7 @@ async function reloadUnderLoad (t: { diagnostic: (m: string) => void; after: (fn
   t.after(async () => { await gw.stop(); await Promise.all([a.close(), b.close(), c.close()]) })
 
   const load = steadyLoad(gw.url, ['/r1/x', '/r2/y'], opts.workers, () => gw.gw.current.version)
-  await sleep(100)
+  await until('the load is flowing', () => load.result.ok >= opts.workers)
   const started = Date.now()
   const okAtStart = load.result.ok
   for (let i = 1; i <= 100; i++) {
@@ -410,7 +389,7 @@ async function reloadUnderLoad (t: { diagnostic: (m: string) => void; after: (fn
   }
   const reloadMs = Date.now() - started
   const okDuring = load.result.ok - okAtStart
-  await sleep(100)
+  await until('requests flow after the last reload', () => load.result.ok >= okAtStart + okDuring + opts.workers)
   const result = await load.stop()
   t.diagnostic(`100 reloads in ${reloadMs} ms; ${okDuring} requests ok during them, ${result.ok} in all (${result.spanned} spanned a swap), ` +
     `${result.failures.length} failed; x-v seen: ${JSON.stringify([...result.seen])}`)

@@ -1073,12 +1073,11 @@ describe('loadConfig: 10,000 routes', () => {
       text += `  - id: route-${i}\n    match:\n      hosts: [api.example.com]\n      paths: ["/svc/${i}/*", "/v2/svc-${i}/:id"]\n` +
         `      methods: [GET, POST]\n    upstream: svc-${i % 20}\n    plugins:\n      headers:\n        request:\n          set: {x-route: "r${i}"}\n`
     }
-    const started = performance.now()
+    // Correctness at scale only: a time bound loose enough for a loaded CI machine
+    // could never fail, so none is asserted here.
     const { result } = load({ 'main.yaml': text })
-    const ms = performance.now() - started
     assert.ok(result.ok, result.ok ? '' : formatIssue(result.issues[0]!))
     assert.equal(result.config.routes.length, 10_000)
     assert.equal(result.config.routes[9999]!.id, 'route-9999')
-    assert.ok(ms < 60_000, `took ${ms} ms`)
   })
 })
