@@ -6,7 +6,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gateway } from '../gateway.js'
-import { normalizePath } from '../routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
 
 function digest (s: string): Buffer {
@@ -115,7 +115,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       params: hit.params,
       upstream: route.upstreamName,
       nodes: snap.upstreams.get(route.upstreamName)?.nodes.map((n) => n.id) ?? [],
-      forwardedPath: route.forwardPath(path, hit) + (rawQuery === '' ? '' : '?' + rawQuery),
+      forwardedPath: route.forwardPath(pathToForward(rawPath, path), hit) + (rawQuery === '' ? '' : '?' + rawQuery),
       plugins: route.plugins.map((p) => p.name)
     }
   })

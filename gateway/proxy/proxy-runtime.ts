@@ -5,7 +5,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
 import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
-import { normalizePath } from '../routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import type { AccessLog } from '../observability/access-log.js'
@@ -79,9 +79,11 @@ export class ProxyRuntime {
       req.headers.host = host
     }
     const q = url.indexOf('?')
-    const path = normalizePath(q < 0 ? url : url.slice(0, q))
+    const rawPath = q < 0 ? url : url.slice(0, q)
+    const path = normalizePath(rawPath)
     if (path === null) return this.replyError(ctx, coreReplies.BAD_PATH)
     ctx.path = path
+    ctx.pathToForward = pathToForward(rawPath, path)
     ctx.rawQuery = q < 0 ? '' : url.slice(q + 1)
     ctx.host = hostOf(host)
 
@@ -163,7 +165,7 @@ export class ProxyRuntime {
     node.conn.inflight++
     node.conn.requests++
     ctx.upstreamStart = performance.now()
-    const path = node.conn.basePath + route.forwardPath(ctx.path, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
+    const path = node.conn.basePath + route.forwardPath(ctx.pathToForward, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
     node.conn.pool.dispatch({
       path,
       method: ctx.method as 'GET',
