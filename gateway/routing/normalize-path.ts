@@ -45,6 +45,11 @@ const REFUSED = new Uint8Array(0x80)
 for (let c = 0; c <= 0x20; c++) REFUSED[c] = 1
 for (const ch of '\\"<>`{}|^') REFUSED[ch.charCodeAt(0)] = 1
 
+/** True for a byte a path may not carry raw (an escape of it may be fine). */
+export function refusedRaw(c: number): boolean {
+  return c > 0x7e || REFUSED[c] === 1
+}
+
 /** Returns the canonical path, or null when the request must be refused with 400. */
 export function normalizePath(rawPath: string): string | null {
   const len = rawPath.length
