@@ -3,7 +3,7 @@
 // normalisation, route lookup with 10 and 10,000 routes, route-table compile,
 // balancer picks, header copies. `npm run bench:micro`.
 import { compileRouter } from '../gateway/routing/router.js'
-import { normalizePath } from '../gateway/routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../gateway/routing/normalize-path.js'
 import type { RequestView, RouteEntry } from '../gateway/routing/types.js'
 import { createBalancer, type BalancerKind } from '../gateway/upstream/balancers/index.js'
 import type { BalancedNode } from '../gateway/upstream/types.js'
@@ -50,6 +50,10 @@ const view = (host: string, path: string): RequestView => ({ method: 'GET', host
 console.log(`node ${process.version}; CPU time per operation, best of 5 runs`)
 bench('normalizePath /api/orders/123 (fast path)', 5_000_000, () => normalizePath('/api/orders/123'))
 bench('normalizePath /api/%2e%2e/admin//x', 1_000_000, () => normalizePath('/api/%2e%2e/admin//x'))
+bench('normalizePath /api/na%c3%afve (escapes)', 1_000_000, () => normalizePath('/api/na%c3%afve'))
+const rawPath = ['/api', 'orders', '123'].join('/')
+bench('normalize + pathToForward /api/orders/123', 5_000_000, () => pathToForward(rawPath, normalizePath(rawPath)!))
+bench('normalize + pathToForward /api/na%c3%afve', 1_000_000, () => pathToForward('/api/na%c3%afve', normalizePath('/api/na%c3%afve')!))
 
 for (const n of [10, 10_000]) {
   const entries = routes(n)

@@ -9,7 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Gateway } from '../gateway.js'
 import { answerClientError } from '../client-error.js'
 import { GatewayErrors } from '../errors.js'
-import { normalizePath } from '../routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
 import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
 
@@ -160,7 +160,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       params: hit.params,
       upstream: route.upstreamName,
       nodes: snap.upstreams.get(route.upstreamName)?.nodes.map((n) => n.id) ?? [],
-      forwardedPath: route.forwardPath(path, hit) + (rawQuery === '' ? '' : '?' + rawQuery),
+      forwardedPath: route.forwardPath(pathToForward(rawPath, path), hit) + (rawQuery === '' ? '' : '?' + rawQuery),
       plugins: route.plugins.map((p) => p.name)
     }
   })

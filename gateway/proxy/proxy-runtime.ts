@@ -6,7 +6,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
 import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
-import { normalizePath } from '../routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
@@ -130,9 +130,11 @@ export class ProxyRuntime {
       req.headers.host = host
     }
     const q = url.indexOf('?')
-    const path = normalizePath(q < 0 ? url : url.slice(0, q))
+    const rawPath = q < 0 ? url : url.slice(0, q)
+    const path = normalizePath(rawPath)
     if (path === null) return this.#refuse(ctx, coreReplies.BAD_PATH)
     ctx.path = path
+    ctx.pathToForward = pathToForward(rawPath, path)
     ctx.rawQuery = q < 0 ? '' : url.slice(q + 1)
     ctx.host = hostOf(host)
 
@@ -214,7 +216,7 @@ export class ProxyRuntime {
     node.conn.inflight++
     node.conn.requests++
     ctx.upstreamStart = performance.now()
-    const path = node.conn.basePath + route.forwardPath(ctx.path, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
+    const path = node.conn.basePath + route.forwardPath(ctx.pathToForward, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
     node.conn.pool.dispatch({
       path,
       method: ctx.method as 'GET',

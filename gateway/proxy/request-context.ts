@@ -20,8 +20,13 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   readonly headers: IncomingHttpHeaders
   readonly startTime: number
   host = ''
-  /** Normalised path: what routes match and what is forwarded. */
+  /** Normalised path: what routes match (and plugins, logs and `hashOn: path` see). */
   path = ''
+  /**
+   * What the route's rewrite turns into the upstream path: the client's own path
+   * when it differs from `path` only in the hex case of escapes, else `path`.
+   */
+  pathToForward = ''
   rawQuery = ''
   requestId = ''
   clientIp = ''

@@ -20,10 +20,20 @@
 // (`%zz`, `%4`); NUL, raw or encoded (`%00`); a backslash, raw or encoded
 // (`%5C`), by policy, because some upstreams treat it as '/'; raw control
 // characters, raw space, and raw bytes above 0x7e (Node's parser already
-// refuses most of these; they are checked again here).
+// refuses most of these; they are checked again here); the raw bytes RFC 3986
+// allows nowhere in a URI: " < > ` { } | ^ , and # [ ] which it allows only
+// as delimiters outside a path (Node's parser lets all of them through).
+// Escaped (`%22`, `%7B`, `%23`, ...) they are ordinary path data.
 //
-// Fast path: a path with no '%', no '//' and no '/.' is returned unchanged
-// (the very same string) after one scan that allocates nothing.
+// Fast path: a path with no '//', no '/.' and no escape that decodes (of an
+// unreserved character or '/') is handled in one scan: returned unchanged (the
+// very same string; nothing allocated), or with the hex of its escapes
+// upper-cased when some were lower-case.
+//
+// What is forwarded: `pathToForward` gives the client's own bytes when they
+// differ from the canonical form at most in the hex case of escapes (the same
+// meaning, byte for byte what a signature over the raw path was computed on),
+// and the canonical form otherwise.
 
 const SLASH = 0x2f
 const DOT = 0x2e
@@ -31,18 +41,56 @@ const PERCENT = 0x25
 const BACKSLASH = 0x5c
 const SEMICOLON = 0x3b
 
+/** 1 for the ASCII bytes never accepted raw in a path (see above); bytes above 0x7e are refused too. */
+const REFUSED = new Uint8Array(0x80)
+for (let c = 0; c <= 0x20; c++) REFUSED[c] = 1
+for (const ch of '\\"<>`{}|^#[]') REFUSED[ch.charCodeAt(0)] = 1
+
+/** True for a byte a path may not carry raw (an escape of it may be fine). */
+export function refusedRaw(c: number): boolean {
+  return c > 0x7e || REFUSED[c] === 1
+}
+
 /** Returns the canonical path, or null when the request must be refused with 400. */
 export function normalizePath(rawPath: string): string | null {
   const len = rawPath.length
   if (len === 0 || rawPath.charCodeAt(0) !== SLASH) return null
   let prev = SLASH
+  let lowerHex = false
   for (let i = 1; i < len; i++) {
     const c = rawPath.charCodeAt(i)
-    if (c <= 0x20 || c >= 0x7f || c === BACKSLASH) return null
-    if (c === PERCENT || (prev === SLASH && (c === SLASH || c === DOT))) return slowPath(rawPath)
+    if (c > 0x7e || REFUSED[c] === 1) return null
+    if (c === PERCENT) {
+      // An escape that is kept changes nothing but (maybe) its hex case.
+      if (i + 2 >= len) return null
+      const h = rawPath.charCodeAt(i + 1)
+      const l = rawPath.charCodeAt(i + 2)
+      const hi = hexValue(h)
+      const lo = hexValue(l)
+      if (hi < 0 || lo < 0) return null
+      const v = hi * 16 + lo
+      if (v === 0 || v === BACKSLASH) return null
+      if (v === SLASH || isUnreserved(v)) return slowPath(rawPath)
+      if (h >= 0x61 || l >= 0x61) lowerHex = true
+      i += 2
+      prev = l
+      continue
+    }
+    if (prev === SLASH && (c === SLASH || c === DOT)) return slowPath(rawPath)
     prev = c
   }
-  return rawPath
+  return lowerHex ? upperCaseEscapes(rawPath) : rawPath
+}
+
+/** `%c3%af` -> `%C3%AF`, for a path whose escapes are all valid. */
+function upperCaseEscapes(path: string): string {
+  let out = ''
+  let runStart = 0
+  for (let i = path.indexOf('%'); i >= 0; i = path.indexOf('%', i + 3)) {
+    out += path.slice(runStart, i + 1) + path.slice(i + 1, i + 3).toUpperCase()
+    runStart = i + 3
+  }
+  return out + path.slice(runStart)
 }
 
 function hexValue(c: number): number {
@@ -73,7 +121,7 @@ function slowPath(rawPath: string): string | null {
   let runStart = 0
   for (let i = 0; i < len; i++) {
     const c = rawPath.charCodeAt(i)
-    if (c <= 0x20 || c >= 0x7f || c === BACKSLASH) return null
+    if (c > 0x7e || REFUSED[c] === 1) return null
     if (c !== PERCENT) continue
     if (i + 2 >= len) return null
     const hi = hexValue(rawPath.charCodeAt(i + 1))
@@ -110,4 +158,33 @@ function slowPath(rawPath: string): string | null {
   }
   if (out.length === 0) return '/'
   return '/' + out.join('/') + (trailingSlash ? '/' : '')
+}
+
+/**
+ * The path to forward for a request whose path `rawPath` normalised to `canonical`:
+ * `rawPath` itself when the two differ at most in the hex case of escapes
+ * (`%c3%af` for `%C3%AF`: the same bytes once decoded, RFC 3986 6.2.2.1), else
+ * `canonical` (escapes decoded, dot-segments resolved or slashes merged: the
+ * upstream gets the form the route was chosen on, never a path of the client's
+ * that its own decoding could resolve differently). A raw path is returned only
+ * when it matches the canonical form character for character but for the case
+ * of hex digits, so its segments sit where the route matched them: a rewrite
+ * cuts it where it would cut the canonical form.
+ */
+export function pathToForward(rawPath: string, canonical: string): string {
+  return rawPath === canonical || sameButHexCase(rawPath, canonical) ? rawPath : canonical
+}
+
+function sameButHexCase(rawPath: string, canonical: string): boolean {
+  const len = rawPath.length
+  if (len !== canonical.length) return false
+  for (let i = 0; i < len; i++) {
+    const r = rawPath.charCodeAt(i)
+    const c = canonical.charCodeAt(i)
+    if (r === c) continue
+    // Canonical hex digits are upper-case; every '%' in the canonical form starts an escape.
+    const inEscape = canonical.charCodeAt(i - 1) === PERCENT || canonical.charCodeAt(i - 2) === PERCENT
+    if (!inEscape || c < 0x41 || c > 0x46 || r !== (c | 0x20)) return false
+  }
+  return true
 }

@@ -12,7 +12,7 @@
 // segments are put in the same canonical form as request paths (see
 // normalize-path.ts), so `/%7euser` is the same pattern as `/~user`.
 
-import { normalizePath } from './normalize-path.js'
+import { normalizePath, refusedRaw } from './normalize-path.js'
 
 export class RoutePatternError extends Error {
   override name = 'RoutePatternError'
@@ -56,7 +56,10 @@ function patternError(source: string, why: string): RoutePatternError {
 function literalSegment(source: string, p: string): string {
   if (p === '.' || p === '..') throw patternError(source, 'dot-segments are not allowed')
   const canon = normalizePath('/' + p)
-  if (canon === null) throw patternError(source, `segment ${JSON.stringify(p)} has invalid characters or escapes`)
+  if (canon === null) {
+    const hint = p.startsWith('{') && p.endsWith('}') ? ' (a parameter is written :name)' : ''
+    throw patternError(source, `segment ${JSON.stringify(p)} has invalid characters or escapes${hint}`)
+  }
   if (canon.length < 2 || canon.indexOf('/', 1) !== -1) {
     throw patternError(source, `segment ${JSON.stringify(p)} encodes '/' or a dot-segment`)
   }
@@ -120,7 +123,7 @@ export function parsePathPattern(source: string): ParsedPattern {
       let plain = c0 !== 0x2e /* . */
       for (let j = 0; j < p.length && plain; j++) {
         const c = p.charCodeAt(j)
-        if (c <= 0x20 || c >= 0x7f || c === 0x25 /* % */ || c === 0x2a /* * */ || c === 0x5c /* \\ */) plain = false
+        if (refusedRaw(c) || c === 0x25 /* % */ || c === 0x2a /* * */) plain = false
       }
       if (!plain) {
         if (p.includes('*')) throw patternError(source, "'*' must be a whole segment")

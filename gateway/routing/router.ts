@@ -42,7 +42,8 @@
 // Refused at compile time (RouteCompileError, naming the route): a route without
 // paths; a path not starting with '/'; `*` that is not a whole last segment;
 // `:` without a name or a repeated name; `//` inside a pattern; `.`/`..` or an
-// encoded '/' in a literal segment; an invalid escape; a host with `*` other than
+// encoded '/' in a literal segment; an invalid escape or a byte no request path
+// may carry raw (`/files/{id}`: see normalize-path.ts); a host with `*` other than
 // a leading `*.`; an invalid regex. `pathPatternError`/`hostPatternError`
 // (pattern.ts) give the same messages for config validation.
 //

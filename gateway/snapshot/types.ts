@@ -21,7 +21,7 @@ export interface CompiledRoute {
   readonly upstreamName: string
   readonly bodyLimit: number
   readonly websocket: boolean
-  /** The path sent upstream (before the node's base path), from the normalised path and the match. */
+  /** The path sent upstream (before the node's base path), from the request's `pathToForward` and the match. */
   readonly forwardPath: (path: string, hit: RouteHit<CompiledRoute>) => string
   readonly access: readonly AccessFn[]
   readonly response: readonly ResponseFn[]

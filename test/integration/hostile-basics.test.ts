@@ -127,6 +127,30 @@ test('absolute-form targets are accepted: the authority replaces Host and the pa
   assertEnvelope(traversal, 404, 'GW_ROUTE_NOT_FOUND', 'absolute-form path is normalised like any other')
 })
 
+test('bytes RFC 3986 never allows in a URI are refused in the path (GW_BAD_PATH) and pass through in the query', async () => {
+  // Node's parser accepts all of them; the gateway must not forward them in a path.
+  // ('#', '[' and ']' delimit other parts of a URI and are no path data either.)
+  for (const b of ['"', '<', '>', '`', '{', '}', '|', '^', '#', '[', ']']) {
+    await assertRefused(`GET /a/x${b}y HTTP/1.1\r\nHost: gw\r\n\r\n`, 400, 'GW_BAD_PATH', `${b} in the path`)
+    await assertRefused(`GET /a/${b} HTTP/1.1\r\nHost: gw\r\n\r\n`, 400, 'GW_BAD_PATH', `${b} as a whole segment`)
+    await assertRefused(`GET /a/%2e%2e/a/${b}/ HTTP/1.1\r\nHost: gw\r\n\r\n`, 400, 'GW_BAD_PATH', `${b} in a path that is not canonical`)
+    await assertRefused(`GET http://gw/a/x${b}y HTTP/1.1\r\nHost: gw\r\n\r\n`, 400, 'GW_BAD_PATH', `${b} in an absolute-form path`)
+    // The query string keeps its lenient handling: forwarded byte for byte.
+    const seen = up.requests.length
+    const target = `/a/x?q=${b}&r=a${b}b${b}`
+    const r = await rawRequest(gw.gw.port, `GET ${target} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+    assert.equal(r.status, 200, `${b} in the query: ${r.raw.slice(0, 300)}`)
+    assert.equal(up.requests.length, seen + 1)
+    assert.equal(up.requests[seen]!.url, target, `${b} in the query reaches the upstream unchanged`)
+  }
+  // Escaped, the same bytes are ordinary path data.
+  const seen = up.requests.length
+  const escaped = '/a/%22%3C%3E%60%7B%7D%7C%5E'
+  const r = await rawRequest(gw.gw.port, `GET ${escaped} HTTP/1.1\r\nHost: gw\r\n\r\n`)
+  assert.equal(r.status, 200, r.raw.slice(0, 300))
+  assert.equal(up.requests[seen]!.url, escaped)
+})
+
 test('a malformed request after a good one on the same keep-alive connection still gets its 400 envelope', async () => {
   const seen = up.requests.length
   const got = await new Promise<string>((resolve, reject) => {
@@ -266,6 +290,14 @@ test('path tricks: the route chosen and the path sent upstream come from the sam
     ['/%61dmin/x', 200, 'admin', '/admin/x'],
     ['/api/a%2Fb', 200, 'a', '/api/a/b'],
     ['/api/%252e%252e/admin', 200, 'a', '/api/%252e%252e/admin'],
+    // Only the hex case of escapes differs from the canonical form: the client's own bytes are forwarded.
+    ['/api/na%c3%afve', 200, 'a', '/api/na%c3%afve'],
+    ['/api/%C3%a9%3a%3A', 200, 'a', '/api/%C3%a9%3a%3A'],
+    // Anything else normalisation changed: the canonical form is forwarded, whole.
+    ['/api/%c3%a9//x', 200, 'a', '/api/%C3%A9/x'],
+    ['/api/%41/%c3%a9', 200, 'a', '/api/A/%C3%A9'],
+    ['/api/./%c3%a9', 200, 'a', '/api/%C3%A9'],
+    ['/api/..%2f%61dmin/%c3%a9', 200, 'admin', '/admin/%C3%A9'],
     ['/API/x', 404, '', ''],
     ['/admin;x=y/x', 404, '', ''],
     ['/api/..;/admin/x', 400, '', ''],
@@ -286,6 +318,6 @@ test('path tricks: the route chosen and the path sent upstream come from the sam
     const other = upstream === 'admin' ? gotA : gotAdmin
     assert.equal(got.length, 1, `${raw}: reaches ${upstream}`)
     assert.equal(other.length, 0, `${raw}: and only ${upstream}`)
-    assert.equal(got[0]!.url, seen, `${raw}: the upstream sees the canonical path`)
+    assert.equal(got[0]!.url, seen, `${raw}: the upstream sees the canonical path (or the client's, when only hex case differs)`)
   }
 })

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { normalizePath } from '../../../gateway/routing/normalize-path.js'
+import { normalizePath, pathToForward } from '../../../gateway/routing/normalize-path.js'
 
 describe('normalizePath', () => {
   const table: Array<[string, string | null]> = [
@@ -48,6 +48,11 @@ describe('normalizePath', () => {
     ['/a%25b', '/a%25b'],
     ['/a%3fb', '/a%3Fb'],
     ['/a%0a', '/a%0A'],
+    ['/%c3%a9/%3a%40x/%E2%82%ac', '/%C3%A9/%3A%40x/%E2%82%AC'],
+    ['/%c3%a9/./x', '/%C3%A9/x'],
+    ['/%c3%a9//%41', '/%C3%A9/A'],
+    ['/%3a/%2e%2e/%c3%a9', '/%C3%A9'],
+    ['/%3a/%2f', '/%3A/'],
     // decoded once only: double encoding stays literal text
     ['/a/%252e%252e/admin', '/a/%252e%252e/admin'],
     ['/a/%252E', '/a/%252E'],
@@ -79,6 +84,24 @@ describe('normalizePath', () => {
     ['/a b', null],
     ['/caf\u00e9', null],
     ['/a/%2e%2e/\u0001', null],
+    // bytes RFC 3986 allows nowhere in a URI, raw; escaped they are ordinary data
+    ['/a"b', null],
+    ['/a<b', null],
+    ['/a>b', null],
+    ['/a`b', null],
+    ['/a{b', null],
+    ['/a}b', null],
+    ['/a|b', null],
+    ['/a^b', null],
+    // '#', '[' and ']' are delimiters of other URI parts, never path data when raw
+    ['/a#b', null],
+    ['/a[b', null],
+    ['/a]b', null],
+    ['/{id}', null],
+    ['/a/../{', null],
+    ['/a%2f|', null],
+    ['/%22%3c%3e%60%7b%7d%7c%5e', '/%22%3C%3E%60%7B%7D%7C%5E'],
+    ['/%23%5b%5d', '/%23%5B%5D'],
   ]
   for (const [input, expected] of table) {
     it(`${JSON.stringify(input)} -> ${JSON.stringify(expected)}`, () => {
@@ -96,5 +119,45 @@ describe('normalizePath', () => {
       if (expected === null) continue
       assert.equal(normalizePath(expected), expected, `normalising ${JSON.stringify(expected)} again (from ${input})`)
     }
+  })
+})
+
+describe('pathToForward', () => {
+  // [raw path, what is forwarded]: the raw bytes when only the hex case of escapes differs, else the canonical form.
+  const table: Array<[string, string]> = [
+    ['/api/orders/1', '/api/orders/1'],
+    ['/na%c3%afve', '/na%c3%afve'],
+    ['/na%C3%AFve', '/na%C3%AFve'],
+    ['/%C3%a9/%3a%3A/', '/%C3%a9/%3a%3A/'],
+    ['/a%252e', '/a%252e'],
+    ['/%7c%5e', '/%7c%5e'],
+    // meaning-bearing changes: canonical, hex case and all
+    ['/%41%c3%a9', '/A%C3%A9'],
+    ['/%7euser/%c3%a9', '/~user/%C3%A9'],
+    ['/a//%c3%a9', '/a/%C3%A9'],
+    ['/a/./%c3%a9', '/a/%C3%A9'],
+    ['/a/b/../%c3%a9', '/a/%C3%A9'],
+    ['/a%2f%c3%a9', '/a/%C3%A9'],
+    ['/a/%2e%2e/%c3%a9', '/%C3%A9'],
+    ['/a/.', '/a/']
+  ]
+  for (const [raw, expected] of table) {
+    it(`${raw} -> ${expected}`, () => {
+      const canonical = normalizePath(raw)
+      assert.notEqual(canonical, null)
+      assert.equal(pathToForward(raw, canonical!), expected)
+    })
+  }
+
+  it('what is forwarded always normalises to the path the route was chosen on', () => {
+    for (const [raw] of table) {
+      const canonical = normalizePath(raw)!
+      assert.equal(normalizePath(pathToForward(raw, canonical)), canonical, raw)
+    }
+  })
+
+  it('returns the very same string when nothing changed', () => {
+    const s = ['/api', 'orders', '123'].join('/')
+    assert.equal(pathToForward(s, normalizePath(s)!), s)
   })
 })

@@ -319,7 +319,9 @@ describe('compileRouter: conditions and fallback', () => {
 
 describe('compileRouter: errors and validation helpers', () => {
   it('rejects invalid patterns with the route id', () => {
-    const bad = ['api', '/a/*/b', '/a*', '/a/:', '/a/:x/:x', '/a//b', '/a/../b', '/a%zz', '/a%2fb', '/a/:__proto__']
+    const bad = ['api', '/a/*/b', '/a*', '/a/:', '/a/:x/:x', '/a//b', '/a/../b', '/a%zz', '/a%2fb', '/a/:__proto__',
+      // bytes a request path may not carry raw: a pattern with them could never match
+      '/files/{id}', '/a"b', '/a<b', '/a>b', '/a`b', '/a|b', '/a^b', '/a}']
     for (const p of bad) {
       assert.throws(
         () => compileRouter([route('bad', { paths: [p] })]),
@@ -329,6 +331,8 @@ describe('compileRouter: errors and validation helpers', () => {
       assert.equal(typeof pathPatternError(p), 'string', p)
     }
     assert.equal(pathPatternError('/a/:id/*'), undefined)
+    assert.equal(pathPatternError('/files/%7Bid%7D'), undefined, 'escaped, they are ordinary text')
+    assert.match(pathPatternError('/files/{id}') ?? '', /:name/, 'a brace parameter gets a hint')
   })
 
   it('rejects bad hosts, bad regexes and routes without paths', () => {
