@@ -23,6 +23,11 @@ export interface GatewayOptions {
   logger?: Logger
   /** Watch config files for changes (default true). */
   watch?: boolean
+  /**
+   * Abandons start-up when aborted before the gateway listens: start()
+   * rejects with the signal's reason and leaves nothing open.
+   */
+  signal?: AbortSignal
 }
 
 export class ConfigRefusedError extends Error {
@@ -72,13 +77,20 @@ export class Gateway {
 
   /** Loads and validates the config (refusing a bad one), then listens. */
   static async start (options: GatewayOptions): Promise<Gateway> {
+    const { signal } = options
+    signal?.throwIfAborted()
     const logger = options.logger ?? createLogger()
     const loaded = await loadConfigInWorker(options.configFile)
+    signal?.throwIfAborted()
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
     const metrics = new GatewayMetrics()
     const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
       undefined, { registry, metrics, logger })
+    if (signal?.aborted === true) {
+      await registry.closeAll()
+      signal.throwIfAborted()
+    }
     const gw = new Gateway(snapshot, options, logger, registry, metrics)
     try {
       await gw.#listen()
