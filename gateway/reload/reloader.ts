@@ -19,8 +19,9 @@ export interface ReloadOutcome {
   version: number
   /** Formatted `file:line:column: path: message` lines when the config was refused. */
   errors: string[]
+  /** Wall time of the whole reload, ms (to 0.1 ms). */
   durationMs: number
-  /** Wall time of compiling the new snapshot (done in slices between which requests are served), ms. */
+  /** Wall time of compiling the new snapshot (done in slices between which requests are served), ms (to 0.1 ms). */
   compileMs: number
   stats?: Record<string, unknown>
 }
