@@ -28,6 +28,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # ---- runtime -----------------------------------------------------------------
 FROM node:${NODE_VERSION}-bookworm-slim
 ENV NODE_ENV=production
+# The bundled config listens on ${LISTEN_HOST:-127.0.0.1}: in a container the
+# data plane must take connections from outside it.
+ENV LISTEN_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist

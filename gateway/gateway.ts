@@ -26,6 +26,11 @@ export interface GatewayOptions {
   watch?: boolean
   /** Plugins routes may use (default: the built-in ones); see loadPluginRegistry. */
   plugins?: PluginRegistry
+  /**
+   * Abandons start-up when aborted before the gateway listens: start()
+   * rejects with the signal's reason and leaves nothing open.
+   */
+  signal?: AbortSignal
 }
 
 export class ConfigRefusedError extends Error {
@@ -77,14 +82,21 @@ export class Gateway {
 
   /** Loads and validates the config (refusing a bad one), then listens. */
   static async start (options: GatewayOptions): Promise<Gateway> {
+    const { signal } = options
+    signal?.throwIfAborted()
     const logger = options.logger ?? createLogger()
     const plugins = options.plugins ?? builtinRegistry
     const loaded = await loadConfigInWorker(options.configFile, process.env, plugins)
+    signal?.throwIfAborted()
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
     const metrics = new GatewayMetrics()
     const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
       undefined, { registry, plugins, metrics, logger })
+    if (signal?.aborted === true) {
+      await registry.closeAll()
+      signal.throwIfAborted()
+    }
     const gw = new Gateway(snapshot, options, logger, registry, metrics, plugins)
     try {
       await gw.#listen()

@@ -9,8 +9,9 @@ export interface DemoUpstreams {
 
 export const DEMO_PORTS = { blue: 9001, green: 9002 } as const
 
+/** Starts both, or neither: if one cannot listen, the other is closed and the listen error is thrown. */
 export async function startDemoUpstreams (host = '127.0.0.1'): Promise<DemoUpstreams> {
-  const servers = await Promise.all(Object.entries(DEMO_PORTS).map(([color, port]) => new Promise<http.Server>((resolve, reject) => {
+  const started = await Promise.allSettled(Object.entries(DEMO_PORTS).map(([color, port]) => new Promise<http.Server>((resolve, reject) => {
     const server = http.createServer((req, res) => {
       req.resume()
       req.on('end', () => {
@@ -29,12 +30,20 @@ export async function startDemoUpstreams (host = '127.0.0.1'): Promise<DemoUpstr
     server.once('error', reject)
     server.listen(port, host, () => resolve(server))
   })))
-  return {
-    async close () {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-        s.closeAllConnections()
-        s.close(() => resolve())
-      })))
-    }
+  const servers = started.flatMap((r) => r.status === 'fulfilled' ? [r.value] : [])
+  const failed = started.find((r) => r.status === 'rejected')
+  if (failed !== undefined) {
+    await closeAll(servers)
+    throw failed.reason
   }
+  return {
+    close: () => closeAll(servers)
+  }
+}
+
+async function closeAll (servers: http.Server[]): Promise<void> {
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+    s.closeAllConnections()
+    s.close(() => resolve())
+  })))
 }

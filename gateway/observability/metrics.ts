@@ -62,6 +62,7 @@ function histogramValues (name: string, labels: Record<string, string>, h: Laten
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly reloads: Counter<'result'>
+  readonly retirementFailures: Counter
   readonly configVersion: Gauge
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
@@ -77,6 +78,11 @@ export class GatewayMetrics {
       name: 'gateway_config_reloads_total',
       help: 'Config reload attempts by result (ok, failed, unchanged)',
       labelNames: ['result'],
+      registers
+    })
+    this.retirementFailures = new Counter({
+      name: 'gateway_reload_retirement_failures_total',
+      help: 'Failures closing what only a replaced config used (plugin instances, upstream connection pools); the gateway keeps serving',
       registers
     })
     this.configVersion = new Gauge({ name: 'gateway_config_version', help: 'Version of the config in force', registers })

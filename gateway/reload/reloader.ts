@@ -20,8 +20,9 @@ export interface ReloadOutcome {
   version: number
   /** Formatted `file:line:column: path: message` lines when the config was refused. */
   errors: string[]
+  /** Wall time of the whole reload, ms (to 0.1 ms). */
   durationMs: number
-  /** Wall time of compiling the new snapshot (done in slices between which requests are served), ms. */
+  /** Wall time of compiling the new snapshot (done in slices between which requests are served), ms (to 0.1 ms). */
   compileMs: number
   stats?: Record<string, unknown>
 }
@@ -32,7 +33,10 @@ export interface ReloaderDeps {
   plugins: PluginRegistry
   metrics: GatewayMetrics
   logger: Logger
-  /** Called after each swap (server timeouts, access log switch, watcher file list). */
+  /**
+   * Called after each swap (server timeouts, access log switch, watcher file
+   * list). If it throws, the reload is reported and counted as failed.
+   */
   onSwap: (next: Snapshot, prev: Snapshot) => void
 }
 
@@ -59,10 +63,14 @@ export class Reloader {
   /** Replaced snapshots not yet retired (their requests still running, or retirement not yet run). */
   get retiring (): number { return this.#draining.size }
 
-  /** Requests a reload; concurrent requests share one follow-up run. */
+  /**
+   * Requests a reload; concurrent requests share one follow-up run. Never
+   * rejects: whatever goes wrong is a "failed" outcome, and the config in
+   * force keeps serving (a reload must never end the process).
+   */
   reload (trigger: string): Promise<ReloadOutcome> {
     if (this.#running === undefined) {
-      this.#running = this.#run(trigger).finally(() => { this.#running = undefined })
+      this.#running = this.#runSafely(trigger).finally(() => { this.#running = undefined })
       return this.#running
     }
     if (this.#queued === undefined) {
@@ -78,11 +86,25 @@ export class Reloader {
     return this.#queued.promise
   }
 
-  async #run (trigger: string): Promise<ReloadOutcome> {
+  /** #run, with anything it throws (a bug on the reload path) turned into a failed outcome. */
+  async #runSafely (trigger: string): Promise<ReloadOutcome> {
     const started = performance.now()
+    const at = new Date().toISOString()
+    try {
+      return await this.#run(trigger, started, at)
+    } catch (err) {
+      this.#building = false
+      const msg = `reload failed: ${(err as Error).message}`
+      this.deps.logger.error({ err, trigger }, `${msg}; config version ${this.#current.version} keeps serving`)
+      this.deps.metrics.reloads.labels('failed').inc()
+      return this.#record({ at, trigger, result: 'failed', version: this.#current.version, errors: [msg], durationMs: elapsedMs(started), compileMs: 0 })
+    }
+  }
+
+  async #run (trigger: string, started: number, at: string): Promise<ReloadOutcome> {
     const { logger, metrics } = this.deps
     const prev = this.#current
-    const base = { at: new Date().toISOString(), trigger }
+    const base = { at, trigger }
     let loaded
     try {
       loaded = await loadConfigInWorker(this.deps.configFile, process.env, this.deps.plugins)
@@ -91,18 +113,18 @@ export class Reloader {
       const msg = `config could not be loaded: ${(err as Error).message}`
       logger.error({ err, trigger }, msg)
       metrics.reloads.labels('failed').inc()
-      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: performance.now() - started, compileMs: 0 })
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: elapsedMs(started), compileMs: 0 })
     }
     if (!loaded.ok) {
       const errors = loaded.issues.map(formatIssue)
       for (const line of errors) logger.error({ trigger }, `config refused: ${line}`)
       logger.error({ trigger, errors: errors.length }, 'config reload refused; the previous config keeps serving')
       metrics.reloads.labels('failed').inc()
-      return this.#record({ ...base, result: 'failed', version: prev.version, errors, durationMs: performance.now() - started, compileMs: 0 })
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors, durationMs: elapsedMs(started), compileMs: 0 })
     }
     if (loaded.digest === prev.digest) {
       metrics.reloads.labels('unchanged').inc()
-      return this.#record({ ...base, result: 'unchanged', version: prev.version, errors: [], durationMs: performance.now() - started, compileMs: 0 })
+      return this.#record({ ...base, result: 'unchanged', version: prev.version, errors: [], durationMs: elapsedMs(started), compileMs: 0 })
     }
     const compileStart = performance.now()
     let built
@@ -115,17 +137,26 @@ export class Reloader {
       const msg = `config refused: ${(err as Error).message}`
       logger.error({ err, trigger }, msg)
       metrics.reloads.labels('failed').inc()
-      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: performance.now() - started, compileMs: performance.now() - compileStart })
+      return this.#record({ ...base, result: 'failed', version: prev.version, errors: [msg], durationMs: elapsedMs(started), compileMs: elapsedMs(compileStart) })
     }
-    this.#current = built.snapshot
+    const next = built.snapshot
+    this.#current = next
     this.#building = false
-    const compileMs = performance.now() - compileStart
-    this.deps.onSwap(built.snapshot, prev)
-    metrics.reloads.labels('ok').inc()
-    metrics.configVersion.set(built.snapshot.version)
-    logger.info({ trigger, version: built.snapshot.version, compileMs: Math.round(compileMs * 10) / 10, ...built.stats }, 'config reloaded')
+    const compileMs = elapsedMs(compileStart)
+    metrics.configVersion.set(next.version)
     this.#retire(prev, built.retiredPlugins)
-    return this.#record({ ...base, result: 'ok', version: built.snapshot.version, errors: [], durationMs: performance.now() - started, compileMs, stats: built.stats })
+    try {
+      this.deps.onSwap(next, prev)
+    } catch (err) {
+      // The new snapshot already serves; what failed is adjusting the rest of the process to it.
+      const msg = `config version ${next.version} is in force, but applying it failed: ${(err as Error).message}`
+      logger.error({ err, trigger, version: next.version }, msg)
+      metrics.reloads.labels('failed').inc()
+      return this.#record({ ...base, result: 'failed', version: next.version, errors: [msg], durationMs: elapsedMs(started), compileMs, stats: built.stats })
+    }
+    metrics.reloads.labels('ok').inc()
+    logger.info({ trigger, version: next.version, compileMs, ...built.stats }, 'config reloaded')
+    return this.#record({ ...base, result: 'ok', version: next.version, errors: [], durationMs: elapsedMs(started), compileMs, stats: built.stats })
   }
 
   #record (outcome: ReloadOutcome): ReloadOutcome {
@@ -133,30 +164,51 @@ export class Reloader {
     return outcome
   }
 
-  /** Waits for the old snapshot's requests to finish, then closes what only it used. */
+  /**
+   * Waits for the old snapshot's requests to finish, then closes what only it
+   * used. A failure here is logged and counted, never thrown: it runs on
+   * timers, where a throw would end the process.
+   */
   #retire (prev: Snapshot, plugins: PluginInstance[]): void {
     this.#draining.add(prev)
     const check = (): void => {
       if (prev.inflight > 0 || this.#building) {
-        setTimeout(check, 50).unref()
+        setTimeout(attempt, 50).unref()
         return
       }
       this.#draining.delete(prev)
       for (const p of plugins) {
         if (p.close === undefined) continue
         try {
-          Promise.resolve(p.close()).catch((err) => this.deps.logger.warn({ err }, 'plugin close failed'))
+          Promise.resolve(p.close()).catch((err) => this.#retirementFailed(err, 'plugin instances'))
         } catch (err) {
-          this.deps.logger.warn({ err }, 'plugin close failed')
+          this.#retirementFailed(err, 'plugin instances')
         }
       }
       const keep = new Set<NodeConnection>()
       for (const snap of [this.#current, ...this.#draining]) {
         for (const u of snap.upstreams.values()) for (const n of u.nodes) keep.add(n.conn)
       }
-      void this.deps.registry.retireUnused(keep)
+      this.deps.registry.retireUnused(keep).catch((err) => this.#retirementFailed(err, 'upstream connection pools'))
+    }
+    const attempt = (): void => {
+      try {
+        check()
+      } catch (err) {
+        this.#retirementFailed(err, 'resources')
+      }
     }
     // Never in the same turn as the swap: that turn is already the longest of the reload.
-    setImmediate(check)
+    setImmediate(attempt)
   }
+
+  #retirementFailed (err: unknown, what: string): void {
+    this.deps.metrics.retirementFailures.inc()
+    this.deps.logger.error({ err }, `retiring the replaced config's ${what} failed; the gateway keeps serving`)
+  }
+}
+
+/** Milliseconds since `since`, to 0.1 ms (what the reload answer and its log line show). */
+function elapsedMs (since: number): number {
+  return Math.round((performance.now() - since) * 10) / 10
 }

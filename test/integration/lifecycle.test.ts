@@ -1,16 +1,19 @@
 // The `gateway` CLI as a real child process: validate, refusing to start on a
-// bad config, and a graceful SIGTERM drain with requests in flight.
+// bad config, a graceful SIGTERM drain with requests in flight, signals during
+// start-up and during the drain, and `npm start` passing SIGTERM on.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { startUpstream } from '../helpers/upstream.js'
 import { startGatewayProcess, GATEWAY_CLI } from '../helpers/gateway-process.js'
+import { runCli } from '../helpers/run-cli.js'
 import { freePort } from '../helpers/free-port.js'
 import { until } from '../helpers/until.js'
 
@@ -18,20 +21,6 @@ function tempDir (t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-life-'))
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** Runs the CLI to completion. */
-function runCli (args: string[], cwd: string, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [GATEWAY_CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    p.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    p.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`cli ${args.join(' ')} did not exit in ${timeoutMs} ms\n${stdout}\n${stderr}`)) }, timeoutMs)
-    p.on('error', reject)
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
 }
 
 function yamlConfig (listenPort: number, adminPort: number, upstreamUrl: string, nodeKey = 'weight'): string {
@@ -204,4 +193,169 @@ test('SIGTERM past server.drainTimeout: the process still exits 0 and cuts what 
   const logs = gp.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
   assert.ok(logs.some((l) => l.msg === 'drain timeout: closing remaining connections' && l.inflight === 1))
   assert.equal(logs.find((l) => l.msg === 'gateway stopped')?.timedOut, true)
+})
+
+/** Spawns `gateway start ARGS` without waiting for readiness; output lines are collected. */
+function spawnGateway (args: string[], cwd: string): { proc: ChildProcess; output: string[]; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const proc = spawn(process.execPath, [GATEWAY_CLI, 'start', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  const output: string[] = []
+  for (const stream of [proc.stdout, proc.stderr]) {
+    stream.setEncoding('utf8').on('data', (s: string) => { output.push(...s.split('\n').filter((l) => l !== '')) })
+  }
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })))
+  return { proc, output, exit }
+}
+
+const logLines = (output: string[]): Array<Record<string, unknown>> =>
+  output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+
+/**
+ * The config file as a named pipe: the gateway's start-up blocks reading it
+ * until the test writes the config, so a signal is delivered while it is
+ * certainly starting. Resolves once the gateway has opened the pipe.
+ */
+async function pipeConfig (file: string): Promise<{ opened: Promise<fs.promises.FileHandle> }> {
+  execFileSync('mkfifo', [file])
+  return { opened: fs.promises.open(file, 'w') }
+}
+
+async function writeAndClose (fh: fs.promises.FileHandle, text: string): Promise<void> {
+  try {
+    await fh.write(text)
+  } catch {
+    // The reader is gone (the process died): the assertions on its exit tell why.
+  } finally {
+    await fh.close().catch(() => {})
+  }
+}
+
+test('SIGTERM during start-up: start-up is abandoned, exit 0, nothing ever listens', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  const { opened } = await pipeConfig(file)
+  const gw = spawnGateway(['--config', 'gateway.yaml'], dir)
+  t.after(() => { gw.proc.kill('SIGKILL') })
+  const fh = await opened // the gateway is reading its config now
+  gw.proc.kill('SIGTERM')
+  let exited = false
+  void gw.exit.then(() => { exited = true })
+  await until('the SIGTERM is handled (or the process is gone)', () =>
+    exited || logLines(gw.output).some((l) => l.signal === 'SIGTERM'), 10_000)
+  await writeAndClose(fh, yamlConfig(listen, admin, 'http://127.0.0.1:9'))
+  assert.deepEqual(await gw.exit, { code: 0, signal: null }, gw.output.join('\n'))
+  const logs = logLines(gw.output)
+  assert.ok(logs.some((l) => l.msg === 'stopping: start-up abandoned' && l.signal === 'SIGTERM'), gw.output.join('\n'))
+  assert.ok(!logs.some((l) => l.msg === 'gateway started'), gw.output.join('\n'))
+  assert.equal(await connectOutcome(listen), 'refused')
+  assert.equal(await connectOutcome(admin), 'refused')
+})
+
+test('SIGHUP during start-up does not kill it: the gateway starts, then reloads', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  const text = yamlConfig(listen, admin, 'http://127.0.0.1:9')
+  const { opened } = await pipeConfig(file)
+  const gw = spawnGateway(['--config', 'gateway.yaml'], dir)
+  t.after(() => { gw.proc.kill('SIGKILL') })
+  const fh = await opened
+  gw.proc.kill('SIGHUP')
+  let exited = false
+  void gw.exit.then(() => { exited = true })
+  await until('the SIGHUP is handled (or the process is gone)', () =>
+    exited || logLines(gw.output).some((l) => l.signal === 'SIGHUP'), 10_000)
+  // The reload after start-up reads a plain file at the same path.
+  fs.rmSync(file)
+  fs.writeFileSync(file, text)
+  await writeAndClose(fh, text)
+  const last = await until('a reload by SIGHUP once started', async () => {
+    if (exited) throw new Error(`the gateway exited\n${gw.output.join('\n')}`)
+    const res = await fetch(`http://127.0.0.1:${admin}/admin/config`).catch(() => undefined)
+    if (res?.status !== 200) return undefined
+    const body = await res.json() as { lastReload: { trigger: string; result: string } | null }
+    return body.lastReload ?? undefined
+  }, 20_000)
+  assert.deepEqual({ trigger: last.trigger, result: last.result }, { trigger: 'SIGHUP', result: 'unchanged' })
+  assert.equal((await httpGet(listen, '/nothing-here')).status, 404)
+  gw.proc.kill('SIGTERM')
+  assert.deepEqual(await gw.exit, { code: 0, signal: null }, gw.output.join('\n'))
+})
+
+test('signals during the drain (SIGTERM again, SIGINT, SIGHUP) neither kill it nor cut the drain short', { timeout: 60_000 }, async (t) => {
+  const up = await startUpstream({ name: 'hang', handler: () => { /* never answers */ } })
+  t.after(async () => { await up.close() })
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  fs.writeFileSync(file, yamlConfig(listen, admin, up.url) + 'server: { drainTimeout: 1500ms }\n')
+  const gp = await startGatewayProcess(file)
+  t.after(async () => { await gp.stop('SIGKILL') })
+  const pending = httpGet(listen, '/r/hang').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code ?? err.message)
+  await until('the request reaches the upstream', () => up.inflight === 1, 10_000)
+  const t0 = Date.now()
+  gp.proc.kill('SIGTERM')
+  await until('the drain has begun', () => logLines(gp.output).some((l) => l.msg === 'stopping: draining in-flight requests'), 10_000)
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) gp.proc.kill(signal)
+  assert.equal(await gp.stop('SIGTERM'), 0, gp.output.join('\n'))
+  const took = Date.now() - t0
+  assert.ok(took >= 1400, `exited ${took} ms after SIGTERM, before the 1500 ms drain timeout`)
+  assert.equal(await pending, 'ECONNRESET')
+  const logs = logLines(gp.output)
+  assert.equal(logs.find((l) => l.msg === 'gateway stopped')?.timedOut, true, gp.output.join('\n'))
+  assert.equal(logs.filter((l) => l.msg === 'stopping: draining in-flight requests').length, 1)
+})
+
+/** The checkout's root (dist/test/integration/ -> ../../..), where package.json is. */
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+test('npm start: SIGTERM to the npm process stops the gateway (no orphan left holding its port)', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t)
+  const listen = await freePort()
+  const admin = await freePort()
+  const file = path.join(dir, 'gateway.yaml')
+  fs.writeFileSync(file, yamlConfig(listen, admin, 'http://127.0.0.1:9'))
+  // The README's run command, with this test's config instead of the bundled demo.
+  const npm = spawn('npm', ['start', '--', '--config', file, '--no-demo'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const output: string[] = []
+  for (const stream of [npm.stdout, npm.stderr]) {
+    stream.setEncoding('utf8').on('data', (s: string) => { output.push(...s.split('\n').filter((l) => l !== '')) })
+  }
+  // 'exit', not 'close': an orphaned gateway would hold npm's stdout open.
+  const npmExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.on('exit', (code, signal) => resolve({ code, signal })))
+  let gatewayPid = 0
+  t.after(() => {
+    npm.kill('SIGKILL')
+    if (gatewayPid > 0 && alive(gatewayPid)) process.kill(gatewayPid, 'SIGKILL')
+  })
+  const started = await until('the gateway started by npm start', () => logLines(output).find((l) => l.msg === 'gateway started'), 90_000)
+  gatewayPid = Number(started.pid)
+  assert.ok(gatewayPid > 0)
+  assert.equal((await fetch(`http://127.0.0.1:${admin}/readyz`)).status, 200)
+
+  npm.kill('SIGTERM')
+  const exit = await npmExit
+  t.diagnostic(`npm exited with ${JSON.stringify(exit)}`)
+  await until('the gateway process is gone', () => !alive(gatewayPid), 15_000)
+  assert.equal(await connectOutcome(listen), 'refused')
+  assert.equal(await connectOutcome(admin), 'refused')
+  const logs = logLines(output)
+  assert.ok(logs.some((l) => l.msg === 'stopping: draining in-flight requests' && l.signal === 'SIGTERM'), output.join('\n'))
+  assert.ok(logs.some((l) => l.msg === 'gateway stopped'), output.join('\n'))
 })
