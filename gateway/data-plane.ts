@@ -4,33 +4,14 @@
 // once the server starts) could not provide.
 import { randomUUID } from 'node:crypto'
 import http from 'node:http'
-import type { Socket } from 'node:net'
 import Fastify, { LogController, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ServerConfig } from './config/types.js'
+import { clientErrorReply } from './client-errors.js'
 import { envelopeBody, GatewayErrors } from './errors.js'
+import { refuseFurtherRequests } from './proxy/closing.js'
 import { kExpectContinue, type ProxyRuntime } from './proxy/proxy-runtime.js'
-
-/** Maps Node's client errors to the envelope: 431, 408, 413, else 400; always closes. */
-function clientErrorReply (err: NodeJS.ErrnoException, socket: Socket): void {
-  const e = err.code === 'HPE_HEADER_OVERFLOW'
-    ? GatewayErrors.HEADERS_TOO_LARGE
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? GatewayErrors.REQUEST_TIMEOUT
-      : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
-        ? GatewayErrors.BODY_TOO_LARGE
-        : GatewayErrors.BAD_REQUEST
-  // A parse error can come after the head was handed to the handler (an unknown
-  // Transfer-Encoding, a bad chunk size): a response then exists but has sent
-  // nothing yet, and the client must still get the 400 (as Node's default does).
-  const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
-  if (socket.writable && (pending == null || pending.headersSent !== true)) {
-    const body = envelopeBody(e.status, e.code, e.message, undefined)
-    socket.end(`HTTP/1.1 ${e.status} ${http.STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-  }
-  socket.destroySoon()
-}
+import { ignoredUpgrade, ServerRequest } from './proxy/websocket.js'
 
 export type DataPlane = ReturnType<typeof createDataPlane>
 
@@ -46,6 +27,8 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     keepAliveTimeout: server.keepAliveTimeout,
     serverFactory: (handler) => {
       const s = http.createServer({
+        // Only WebSocket upgrades go to the 'upgrade' listener; other Upgrades are served as plain requests.
+        IncomingMessage: ServerRequest,
         maxHeaderSize: server.maxHeaderSize,
         requestTimeout: server.requestTimeout,
         headersTimeout: server.headersTimeout,
@@ -65,11 +48,13 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     },
     clientErrorHandler: clientErrorReply,
     // Requests Fastify's router refuses before our handler runs (e.g. a malformed %-escape).
-    frameworkErrors: (err, _request, reply: FastifyReply) => {
+    frameworkErrors: (err, request, reply: FastifyReply) => {
       const e = (err as { code?: string }).code === 'FST_ERR_BAD_URL' ? GatewayErrors.BAD_PATH : GatewayErrors.BAD_REQUEST
       const requestId = randomUUID()
+      // A malformed request: the connection is not trusted any further (and a body would be left unread).
+      refuseFurtherRequests(request.raw)
       void reply.code(e.status).header('content-type', 'application/json; charset=utf-8').header('x-request-id', requestId)
-        .send(envelopeBody(e.status, e.code, e.message, requestId))
+        .header('connection', 'close').send(envelopeBody(e.status, e.code, e.message, requestId))
     }
   })
   // Bodies are streamed to the upstream untouched: no parsing, no buffering.
@@ -80,7 +65,14 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     url: '*',
     handler (request, reply) {
       reply.hijack()
-      runtime.handle(request.raw, reply.raw)
+      const req = request.raw
+      // Node's parser drops whatever was pipelined behind an Upgrade request it
+      // did not switch for: the connection ends after this response.
+      if (ignoredUpgrade(req)) {
+        reply.raw.shouldKeepAlive = false
+        refuseFurtherRequests(req)
+      }
+      runtime.handle(req, reply.raw)
     }
   })
   return app

@@ -9,6 +9,7 @@ import { normalizePath } from '../routing/normalize-path.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import type { AccessLog } from '../observability/access-log.js'
+import { arrivedAfterClose, bodyUnread, closeAfter } from './closing.js'
 import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
 import { peerAddress, requestIdFor } from './client-identity.js'
 import { RequestContext } from './request-context.js'
@@ -41,6 +42,8 @@ export class ProxyRuntime {
   ) {}
 
   handle (req: IncomingMessage, res: ServerResponse, upgrade = false): void {
+    // Pipelined behind an answer that closes the connection: never processed.
+    if (arrivedAfterClose(req)) return
     const snap = this.snapshots.current
     const ctx = new RequestContext(req, res, snap, this, performance.now())
     ctx.upgrade = upgrade
@@ -63,6 +66,10 @@ export class ProxyRuntime {
     ctx.requestId = requestIdFor(req, ctx.peerTrusted)
     ctx.clientIp = snap.trust.clientIp(req, ctx.peerTrusted)
 
+    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty.
+    if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
+      return this.replyError(ctx, coreReplies.TRANSFER_ENCODING_HTTP10)
+    }
     let url = req.url ?? '/'
     if (url.length > snap.config.server.maxUriLength) return this.replyError(ctx, coreReplies.URI_TOO_LONG)
     let host = req.headers.host
@@ -256,6 +263,7 @@ export class ProxyRuntime {
     headers['content-length'] = Buffer.byteLength(body)
     ctx.status = reply.status
     this.runResponsePhase(ctx, reply.status, headers)
+    if (bodyUnread(ctx.req)) closeAfter(ctx.req, ctx.res, headers)
     ctx.res.writeHead(reply.status, headers)
     ctx.res.end(body)
   }
@@ -271,10 +279,10 @@ export class ProxyRuntime {
       'content-length': Buffer.byteLength(body),
       'x-request-id': ctx.requestId
     }
+    if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
     // An unread request body would otherwise be parsed as the next request; and
     // after a malformed request (400) the connection is not trusted any further.
-    if (e.status === 400 || (ctx.hasBody && !ctx.req.complete)) headers.connection = 'close'
-    if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
+    if (e.status === 400 || bodyUnread(ctx.req)) closeAfter(ctx.req, ctx.res, headers)
     ctx.res.writeHead(e.status, headers)
     ctx.res.end(body)
   }
