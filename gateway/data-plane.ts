@@ -6,9 +6,11 @@ import http from 'node:http'
 import Fastify, { LogController, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { ServerConfig } from './config/types.js'
-import { answerClientError } from './client-error.js'
+import { clientErrorReply } from './client-errors.js'
+import { refuseFurtherRequests } from './proxy/closing.js'
 import { coreReplies } from './errors.js'
 import { kExpectContinue, type ProxyRuntime } from './proxy/proxy-runtime.js'
+import { ignoredUpgrade, ServerRequest } from './proxy/websocket.js'
 
 export type DataPlane = ReturnType<typeof createDataPlane>
 
@@ -24,6 +26,8 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     keepAliveTimeout: server.keepAliveTimeout,
     serverFactory: (handler) => {
       const s = http.createServer({
+        // Only WebSocket upgrades go to the 'upgrade' listener; other Upgrades are served as plain requests.
+        IncomingMessage: ServerRequest,
         maxHeaderSize: server.maxHeaderSize,
         requestTimeout: server.requestTimeout,
         headersTimeout: server.headersTimeout,
@@ -41,10 +45,9 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
       })
       return s
     },
-    // Node's parser refused a request: the envelope on the socket, and an access log line.
+    // Node's parser refused a request: the envelope on the socket, in its turn, and an access log line.
     clientErrorHandler: (err, socket) => {
-      const e = answerClientError(err, socket)
-      if (e !== undefined) runtime.clientRefused(socket, e)
+      clientErrorReply(err, socket, (e, res) => runtime.clientRefused(socket, e, res))
     },
     // Requests Fastify's router refuses before our handler runs (e.g. a %-escape that
     // does not decode): the runtime answers them, with a request id and a log line.
@@ -61,7 +64,14 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
     url: '*',
     handler (request, reply) {
       reply.hijack()
-      runtime.handle(request.raw, reply.raw)
+      const req = request.raw
+      // Node's parser drops whatever was pipelined behind an Upgrade request it
+      // did not switch for: the connection ends after this response.
+      if (ignoredUpgrade(req)) {
+        reply.raw.shouldKeepAlive = false
+        refuseFurtherRequests(req)
+      }
+      runtime.handle(req, reply.raw)
     }
   })
   return app

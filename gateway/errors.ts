@@ -7,6 +7,7 @@ export const GatewayErrors = {
   BAD_REQUEST: { status: 400, code: 'GW_BAD_REQUEST', message: 'Malformed request' },
   MISSING_HOST: { status: 400, code: 'GW_BAD_REQUEST', message: 'HTTP/1.1 request without a Host header' },
   BAD_HOST: { status: 400, code: 'GW_BAD_REQUEST', message: 'Host header is invalid or repeated' },
+  TRANSFER_ENCODING_HTTP10: { status: 400, code: 'GW_BAD_REQUEST', message: 'Transfer-Encoding is not allowed in an HTTP/1.0 request' },
   BAD_PATH: { status: 400, code: 'GW_BAD_PATH', message: 'Request path is not acceptable (bad escape, NUL, backslash, control character or a character not allowed in a path)' },
   WEBSOCKET_NOT_ALLOWED: { status: 400, code: 'GW_WEBSOCKET_NOT_ALLOWED', message: 'WebSocket upgrade is not enabled on this route' },
   ROUTE_NOT_FOUND: { status: 404, code: 'GW_ROUTE_NOT_FOUND', message: 'No route matches this request' },

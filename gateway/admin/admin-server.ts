@@ -7,7 +7,7 @@
 import { timingSafeEqual, createHash, randomUUID } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Gateway } from '../gateway.js'
-import { answerClientError } from '../client-error.js'
+import { clientErrorReply } from '../client-errors.js'
 import { GatewayErrors } from '../errors.js'
 import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
@@ -32,7 +32,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
     logger: false,
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true },
-    clientErrorHandler: (err, socket) => { answerClientError(err, socket) },
+    clientErrorHandler: (err, socket) => { clientErrorReply(err, socket) },
     // Requests Fastify's router refuses before any route (e.g. a malformed %-escape in a parameter).
     frameworkErrors: (err, _request, reply) => { void sendAdminError(reply, AdminErrors.BAD_REQUEST, err.message) }
   })

@@ -11,6 +11,8 @@ const { headerNameToString } = util
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade',
+  // Goes with an h2c Upgrade, which the gateway ignores; connection-specific (RFC 7540 3.2.1).
+  'http2-settings',
   // undici refuses `expect`; the gateway itself answers 100-continue to the client.
   'expect'
 ])

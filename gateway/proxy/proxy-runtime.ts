@@ -10,6 +10,7 @@ import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
+import { arrivedAfterClose, bodyUnread, closeAfter } from './closing.js'
 import { copyRequestHeaders, copyResponseHeaders } from './hop-by-hop.js'
 import { peerAddress, requestIdFor, socketPeerAddress } from './client-identity.js'
 import { RequestContext } from './request-context.js'
@@ -43,6 +44,8 @@ export class ProxyRuntime {
   ) {}
 
   handle (req: IncomingMessage, res: ServerResponse, upgrade = false): void {
+    // Pipelined behind an answer that closes the connection: never processed.
+    if (arrivedAfterClose(req)) return
     const ctx = this.#open(req, res, upgrade)
     try {
       this.#route(ctx, req, ctx.snapshot, upgrade)
@@ -67,12 +70,12 @@ export class ProxyRuntime {
 
   /**
    * Node's parser refused a request and `e` was written on the socket. When the
-   * head had already reached handle(), that request's own line tells the outcome;
-   * otherwise no request existed and one line says what is known.
+   * head had already reached handle(), that request's own line (`res` is its
+   * response) tells the outcome; otherwise no request existed and one line says
+   * what is known.
    */
-  clientRefused (socket: Socket, e: { status: number; code: string }): void {
-    const pending = (socket as Socket & { _httpMessage?: TaggedResponse | null })._httpMessage
-    const ctx = pending?.[kCtx]
+  clientRefused (socket: Socket, e: { status: number; code: string }, res: ServerResponse | undefined): void {
+    const ctx = (res as TaggedResponse | undefined)?.[kCtx]
     if (ctx === undefined) return this.accessLog.writeRefused(socketPeerAddress(socket), e.status, e.code)
     if (ctx.closed) return
     ctx.status = e.status
@@ -88,6 +91,9 @@ export class ProxyRuntime {
     this.inflight++
     ;(res as TaggedResponse)[kCtx] = ctx
     res.on('close', onResponseClose)
+    // A response queued behind another pipelined one has no socket yet, and Node
+    // never closes it if the client goes away first: the socket's close ends it.
+    if (res.socket === null && req.socket !== null) req.socket.once('close', () => this.finish(ctx))
     return ctx
   }
 
@@ -114,6 +120,10 @@ export class ProxyRuntime {
   #route (ctx: RequestContext, req: IncomingMessage, snap: Snapshot, upgrade: boolean): void {
     this.#identify(ctx, req, snap)
 
+    // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means its framing is faulty.
+    if (req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined) {
+      return this.#refuse(ctx, coreReplies.TRANSFER_ENCODING_HTTP10)
+    }
     let url = req.url ?? '/'
     if (url.length > snap.config.server.maxUriLength) return this.#refuse(ctx, coreReplies.URI_TOO_LONG)
     let host = req.headers.host
@@ -325,6 +335,7 @@ export class ProxyRuntime {
     headers['content-length'] = Buffer.byteLength(body)
     ctx.status = reply.status
     this.runResponsePhase(ctx, reply.status, headers)
+    if (bodyUnread(ctx.req)) closeAfter(ctx.req, ctx.res, headers)
     ctx.res.writeHead(reply.status, headers)
     ctx.res.end(body)
   }
@@ -340,10 +351,10 @@ export class ProxyRuntime {
       'content-length': Buffer.byteLength(body),
       'x-request-id': ctx.requestId
     }
+    if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
     // An unread request body would otherwise be parsed as the next request; and
     // after a malformed request (400) the connection is not trusted any further.
-    if (e.status === 400 || (ctx.hasBody && !ctx.req.complete)) headers.connection = 'close'
-    if (ctx.route !== undefined) this.runResponsePhase(ctx, e.status, headers)
+    if (e.status === 400 || bodyUnread(ctx.req)) closeAfter(ctx.req, ctx.res, headers)
     ctx.res.writeHead(e.status, headers)
     ctx.res.end(body)
   }
