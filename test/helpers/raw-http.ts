@@ -1,24 +1,40 @@
 import net from 'node:net'
 
+/** One response head as received. */
+export interface RawHead {
+  status: number
+  /** The status line, e.g. `HTTP/1.1 103 Early Hints`. */
+  statusLine: string
+  /** Lower-cased names; repeated headers joined with ", ". */
+  headers: Record<string, string>
+  /** The head as received (latin1), without the final empty line. */
+  raw: string
+}
+
 export interface RawResponse {
-  /** Everything received, decoded as latin1 (byte-exact). */
+  /** Decoded as latin1 (byte-exact): rawRequest, everything received; a connection's next(), this response's bytes (interim heads included). */
   raw: string
   /** Final (non-1xx, or 101) status; undefined when no complete head arrived. */
   status?: number
+  /** The final status line, e.g. `HTTP/1.1 200 OK`; undefined when no complete head arrived. */
+  statusLine?: string
   /** Lower-cased names; repeated headers joined with ", ". */
   headers: Record<string, string>
   body: string
+  /** Interim (1xx, not 101) heads received before the final one, in order. */
+  interim: RawHead[]
   /** True when the peer closed (or reset) the connection. */
   closed: boolean
 }
 
-interface Head { status: number; headers: Record<string, string>; bodyStart: number }
-
-function parseHead(buf: Buffer, from: number): Head | undefined {
+/** The head starting at `from`, and the offset just past its empty line; undefined while incomplete. */
+function parseHead(buf: Buffer, from: number): { head: RawHead; bodyStart: number } | undefined {
   const end = buf.indexOf('\r\n\r\n', from, 'latin1')
   if (end < 0) return undefined
-  const lines = buf.subarray(from, end).toString('latin1').split('\r\n')
-  const m = /^HTTP\/\d\.\d (\d{3})/.exec(lines[0] ?? '')
+  const raw = buf.subarray(from, end).toString('latin1')
+  const lines = raw.split('\r\n')
+  const statusLine = lines[0] ?? ''
+  const m = /^HTTP\/\d\.\d (\d{3})/.exec(statusLine)
   const headers: Record<string, string> = {}
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':')
@@ -27,7 +43,7 @@ function parseHead(buf: Buffer, from: number): Head | undefined {
     const v = line.slice(i + 1).trim()
     headers[k] = k in headers ? `${headers[k]}, ${v}` : v
   }
-  return { status: m ? Number(m[1]) : 0, headers, bodyStart: end + 4 }
+  return { head: { status: m ? Number(m[1]) : 0, statusLine, headers, raw }, bodyStart: end + 4 }
 }
 
 /** Decodes a chunked body; `end` is the offset just past it in `buf`. Undefined while incomplete. */
@@ -56,37 +72,46 @@ type Parsed = Omit<RawResponse, 'closed' | 'raw'> & { end: number }
 
 /**
  * Parses the response starting at `from`: complete (Content-Length / chunked /
- * no-body status), or, `atEnd` (the stream is over), whatever is there. Interim
- * 1xx responses (except 101) are skipped. `end`: the offset just past it.
+ * no-body status), or, `atEnd` (the stream is over), whatever is there.
+ * `bodiless`: it answers a HEAD, so no body follows whatever the head says.
+ * Interim 1xx heads (except 101) are collected in `interim`. `end`: the offset just past it.
  */
-function parseResponse(data: Buffer, from: number, isHead: boolean, atEnd: boolean): Parsed | undefined {
+function parseResponse(data: Buffer, from: number, bodiless: boolean, atEnd: boolean): Parsed | undefined {
+  const interim: RawHead[] = []
   for (;;) {
-    const head = parseHead(data, from)
-    if (!head) return undefined
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) { from = head.bodyStart; continue }
-    const rest = data.subarray(head.bodyStart)
-    const base = { status: head.status, headers: head.headers }
+    const parsed = parseHead(data, from)
+    if (!parsed) return undefined
+    const { head, bodyStart } = parsed
+    if (head.status >= 100 && head.status < 200 && head.status !== 101) { interim.push(head); from = bodyStart; continue }
+    const rest = data.subarray(bodyStart)
+    const base = { status: head.status, statusLine: head.statusLine, headers: head.headers, interim }
     const toEnd = (): Parsed => ({ ...base, body: rest.toString('utf8'), end: data.length })
-    if (isHead || head.status === 101 || head.status === 204 || head.status === 304) return { ...base, body: '', end: head.bodyStart }
+    if (bodiless || head.status === 101 || head.status === 204 || head.status === 304) return { ...base, body: '', end: bodyStart }
     if (/chunked/i.test(head.headers['transfer-encoding'] ?? '')) {
       const c = dechunk(rest)
-      if (c) return { ...base, body: c.body.toString('utf8'), end: head.bodyStart + c.end }
+      if (c) return { ...base, body: c.body.toString('utf8'), end: bodyStart + c.end }
       return atEnd ? toEnd() : undefined
     }
     const cl = head.headers['content-length']
     if (cl !== undefined && /^\d+$/.test(cl)) {
       const n = Number(cl)
-      if (rest.length >= n) return { ...base, body: rest.subarray(0, n).toString('utf8'), end: head.bodyStart + n }
+      if (rest.length >= n) return { ...base, body: rest.subarray(0, n).toString('utf8'), end: bodyStart + n }
       return atEnd ? toEnd() : undefined
     }
     return atEnd ? toEnd() : undefined
   }
 }
 
+/** The response without the parser's offset; nothing (no complete head arrived) when `p` is undefined. */
+function fields(p: Parsed | undefined): Omit<RawResponse, 'closed' | 'raw'> {
+  if (p === undefined) return { headers: {}, body: '', interim: [] }
+  return { status: p.status, statusLine: p.statusLine, headers: p.headers, body: p.body, interim: p.interim }
+}
+
 /**
  * Writes exact bytes to 127.0.0.1:port and collects one response: until it is
  * complete (Content-Length / chunked / no-body status), the peer closes, or the
- * timeout. Interim 1xx responses (except 101) are skipped. For hostile-input tests.
+ * timeout. Interim 1xx heads (except 101) are collected in `interim`. For hostile-input tests.
  */
 export function rawRequest(port: number, bytes: string | Buffer, opts: { timeoutMs?: number } = {}): Promise<RawResponse> {
   const timeoutMs = opts.timeoutMs ?? 5000
@@ -106,14 +131,8 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
       settled = true
       clearTimeout(timer)
       sock.destroy()
-      const partial = result ?? tryParse(true) ?? { headers: {}, body: '' }
+      const partial = result ?? fields(parseResponse(data, 0, isHead, true))
       resolve({ raw: data.toString('latin1'), closed, ...partial })
-    }
-
-    /** Parses what we have; `atEnd`: the stream is over, take what is there. */
-    const tryParse = (atEnd: boolean): Omit<RawResponse, 'closed' | 'raw'> | undefined => {
-      const r = parseResponse(data, 0, isHead, atEnd)
-      return r && { status: r.status, headers: r.headers, body: r.body }
     }
 
     const timer = setTimeout(finish, timeoutMs)
@@ -121,8 +140,9 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
     sock.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk])
       if (result) return
-      result = tryParse(false)
-      if (!result) return
+      const parsed = parseResponse(data, 0, isHead, false)
+      if (!parsed) return
+      result = fields(parsed)
       // "Connection: close" answers: wait for the close so `closed` is meaningful.
       if (!/close/i.test(result.headers['connection'] ?? '')) finish()
     })
@@ -136,19 +156,34 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: { timeout
   })
 }
 
-/** One client connection kept open: write bytes, read the responses in order, see whether the peer closed. */
+export interface NextOptions {
+  /** Rejects when no complete response (nor the close) came within this (default 5000 ms). */
+  timeoutMs?: number
+  /** The response answers a HEAD: no body follows, whatever the head says. */
+  bodiless?: boolean
+}
+
+/**
+ * One client connection kept open: write bytes, read the responses in order
+ * (each with the interim heads before it), see whether the peer closed. Bytes
+ * past a response stay `pending` for the next one, so a stray body shows up.
+ */
 export interface RawConnection {
   write(bytes: string | Buffer): void
   /**
    * The next response, in order: complete, or cut short by the peer's close
-   * (then `status` is undefined when not even a head arrived). Rejects after `timeoutMs`.
+   * (then `status` is undefined when not even a head arrived).
    */
-  next(timeoutMs?: number): Promise<RawResponse>
+  next(opts?: NextOptions): Promise<RawResponse>
+  /** Writes `bytes`, then reads the next response. */
+  exchange(bytes: string | Buffer, opts?: NextOptions): Promise<RawResponse>
   /** Resolves true once the peer has closed the connection; false if it has not within `timeoutMs`. */
   closedWithin(timeoutMs: number): Promise<boolean>
   readonly closed: boolean
   /** Everything received so far, decoded as latin1. */
   readonly raw: string
+  /** Bytes received past the last response read (not yet taken by next()). */
+  readonly pending: Buffer
   destroy(): void
 }
 
@@ -183,22 +218,26 @@ export function rawConnect(port: number): Promise<RawConnection> {
       if (!connected) { reject(err); return }
       onClose()
     })
+    const write = (bytes: string | Buffer): void => { sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes) }
+    const next = async (opts: NextOptions = {}): Promise<RawResponse> => {
+      const timeoutMs = opts.timeoutMs ?? 5000
+      let parsed: Parsed | undefined
+      const ok = await waitFor(() => (parsed = parseResponse(data, offset, opts.bodiless === true, closed)) !== undefined || closed, timeoutMs)
+      if (!ok) throw new Error(`no complete response within ${timeoutMs} ms; received: ${data.subarray(offset).toString('latin1').slice(0, 400)}`)
+      const raw = data.subarray(offset, parsed?.end ?? data.length).toString('latin1')
+      offset = parsed?.end ?? data.length
+      return { raw, closed, ...fields(parsed) }
+    }
     sock.on('connect', () => {
       connected = true
       resolve({
-        write: (bytes) => { sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes) },
-        async next(timeoutMs = 5000) {
-          let parsed: Parsed | undefined
-          const ok = await waitFor(() => (parsed = parseResponse(data, offset, false, closed)) !== undefined || closed, timeoutMs)
-          if (!ok) throw new Error(`no complete response within ${timeoutMs} ms; received: ${data.subarray(offset).toString('latin1').slice(0, 400)}`)
-          const raw = data.subarray(offset, parsed?.end ?? data.length).toString('latin1')
-          offset = parsed?.end ?? data.length
-          if (parsed === undefined) return { raw, headers: {}, body: '', closed }
-          return { raw, closed, status: parsed.status, headers: parsed.headers, body: parsed.body }
-        },
+        write,
+        next,
+        exchange: async (bytes, opts) => { write(bytes); return await next(opts) },
         closedWithin: (timeoutMs) => waitFor(() => closed, timeoutMs),
         get closed() { return closed },
         get raw() { return data.toString('latin1') },
+        get pending() { return data.subarray(offset) },
         destroy: () => { sock.destroy() }
       })
     })

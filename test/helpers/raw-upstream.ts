@@ -3,7 +3,7 @@
 // a 204 or 304 that announces a Content-Length). Connections are kept alive;
 // request bodies framed by Content-Length are read and dropped.
 import net from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { listenLoopback } from './listen.js'
 
 export interface RawUpstreamRequest {
   method: string
@@ -24,7 +24,7 @@ export interface RawUpstream {
   close(): Promise<void>
 }
 
-export function startRawUpstream (respond: RawResponder): Promise<RawUpstream> {
+export async function startRawUpstream (respond: RawResponder): Promise<RawUpstream> {
   const requests: RawUpstreamRequest[] = []
   const sockets = new Set<net.Socket>()
   let connections = 0
@@ -53,20 +53,15 @@ export function startRawUpstream (respond: RawResponder): Promise<RawUpstream> {
     })
   })
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        port,
-        requests,
-        get connections () { return connections },
-        close: () => new Promise<void>((done) => {
-          for (const s of sockets) s.destroy()
-          server.close(() => done())
-        })
-      })
+  const port = await listenLoopback(server)
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    get connections () { return connections },
+    close: () => new Promise<void>((done) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => done())
     })
-  })
+  }
 }

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { createHash } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
+import { listenLoopback } from './listen.js'
 
 export type UpstreamHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void
 
@@ -51,7 +51,7 @@ function echoHandler(name: string): UpstreamHandler {
  * A real node:http server on 127.0.0.1:0. Every request is recorded; its body is
  * captured as it is consumed (by whichever handler), without changing flow mode.
  */
-export function startUpstream(opts: { handler?: UpstreamHandler; name?: string } = {}): Promise<Upstream> {
+export async function startUpstream(opts: { handler?: UpstreamHandler; name?: string } = {}): Promise<Upstream> {
   const name = opts.name ?? 'upstream'
   const handler = opts.handler ?? echoHandler(name)
   const requests: RecordedRequest[] = []
@@ -77,24 +77,19 @@ export function startUpstream(opts: { handler?: UpstreamHandler; name?: string }
     handler(req, res)
   })
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        port,
-        name,
-        server,
-        requests,
-        get inflight() { return inflight },
-        get maxInflight() { return maxInflight },
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done())
-            server.closeAllConnections()
-          }),
-      })
-    })
-  })
+  const port = await listenLoopback(server)
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    name,
+    server,
+    requests,
+    get inflight() { return inflight },
+    get maxInflight() { return maxInflight },
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done())
+        server.closeAllConnections()
+      }),
+  }
 }

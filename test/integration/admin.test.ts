@@ -1,12 +1,13 @@
 // The admin API on its own port: health, readiness (also while draining),
 // Prometheus metrics with exact counts, routes/upstreams views, bearer token.
-import { test, before, after } from 'node:test'
+import { test, before, after, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { metric } from '../helpers/metrics.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { rawRequest } from '../helpers/raw-http.js'
+import type { Envelope } from '../helpers/envelope.js'
 import { until } from '../helpers/until.js'
 
 let a: Upstream
@@ -48,15 +49,34 @@ function config (extra: Record<string, unknown> = {}): Record<string, unknown> {
   }
 }
 
-async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
-  const res = await request(url, { headers })
+interface Answer { status: number; headers: Record<string, string | string[] | undefined>; text: string }
+
+async function send (url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+  const res = await request(url, { method: (opts.method ?? 'GET') as 'GET', headers: opts.headers, body: opts.body })
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
 }
 
-interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }
+async function get (url: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return await send(url, { headers })
+}
 
-/** An admin answer in the gateway's one error envelope, with its request id in `x-request-id` too. */
-function assertAdminEnvelope (r: { status: number; headers: Record<string, string | string[] | undefined>; text: string }, status: number, code: string, what: string): Envelope {
+/** A gateway whose admin API wants the bearer token `secret`; stopped when the test ends. */
+async function startTokenGateway (t: TestContext): Promise<TestGateway> {
+  const g = await startTestGateway({
+    admin: { host: '127.0.0.1', port: 0, token: 'secret' },
+    upstreams: { a: { nodes: [{ url: a.url }] } },
+    routes: [{ id: 'r', match: { paths: ['/r'] }, upstream: 'a' }]
+  })
+  t.after(async () => { await g.stop() })
+  return g
+}
+
+/**
+ * An admin answer in the gateway's one error envelope, with its request id in `x-request-id` too.
+ * Not envelope.ts's assertEnvelope: this reads an undici response, and checks what only the admin
+ * API promises (exactly these fields, a non-empty message, the request id echoed in a header).
+ */
+function assertAdminEnvelope (r: Answer, status: number, code: string, what: string): Envelope {
   assert.equal(r.status, status, `${what}: status (${r.text})`)
   assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', `${what}: content-type`)
   const env = JSON.parse(r.text) as Envelope
@@ -68,11 +88,6 @@ function assertAdminEnvelope (r: { status: number; headers: Record<string, strin
   assert.match(String(env.error.requestId), /^[0-9a-f-]{36}$/, `${what}: request id`)
   assert.equal(r.headers['x-request-id'], env.error.requestId, `${what}: x-request-id header`)
   return env
-}
-
-async function send (url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
-  const res = await request(url, { method: (opts.method ?? 'GET') as 'GET', headers: opts.headers, body: opts.body })
-  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
 }
 
 test('/healthz and /readyz answer 200 while running', async () => {
@@ -222,12 +237,7 @@ test('/readyz answers 503 "draining" while a stop waits for an in-flight request
 })
 
 test('admin.token: /admin/* and /metrics need the bearer token; health endpoints stay open', async (t) => {
-  const g = await startTestGateway({
-    admin: { host: '127.0.0.1', port: 0, token: 'secret' },
-    upstreams: { a: { nodes: [{ url: a.url }] } },
-    routes: [{ id: 'r', match: { paths: ['/r'] }, upstream: 'a' }]
-  })
-  t.after(async () => { await g.stop() })
+  const g = await startTokenGateway(t)
 
   for (const path of ['/admin/config', '/admin/routes', '/admin/upstreams', '/metrics']) {
     const wrong: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong' }, { authorization: 'secret' }, { authorization: 'Bearer secret2' }, { authorization: 'Basic c2VjcmV0' }]
@@ -340,12 +350,7 @@ test('admin port: malformed requests refused by Node or Fastify themselves get t
 })
 
 test('admin.token: /healthz and /readyz with a query string or a trailing slash answer exactly like the plain forms, without the token', async (t) => {
-  const g = await startTestGateway({
-    admin: { host: '127.0.0.1', port: 0, token: 'secret' },
-    upstreams: { a: { nodes: [{ url: a.url }] } },
-    routes: [{ id: 'r', match: { paths: ['/r'] }, upstream: 'a' }]
-  })
-  t.after(async () => { await g.stop() })
+  const g = await startTokenGateway(t)
   for (const plain of ['/healthz', '/readyz']) {
     const want = await get(g.adminUrl + plain)
     assert.equal(want.status, 200, plain)

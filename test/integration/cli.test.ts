@@ -5,33 +5,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import { freePort } from '../helpers/free-port.js'
 import { runCli, type CliResult } from '../helpers/run-cli.js'
-
-function tempDir (t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-cli-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-function yamlConfig (listenPort: number, adminPort: number, nodeKey = 'weight'): string {
-  return [
-    `listen: { host: 127.0.0.1, port: ${listenPort} }`,
-    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-    'upstreams:',
-    '  a:',
-    '    nodes:',
-    '      - url: http://127.0.0.1:9',
-    `        ${nodeKey}: 3`,
-    'routes:',
-    '  - id: r',
-    '    match: { paths: [/r/*] }',
-    '    upstream: a',
-    ''
-  ].join('\n')
-}
+import { tempDir, yamlConfig } from '../helpers/cli-config.js'
 
 const STACK_LINE = /^\s+at /m
 
@@ -81,7 +58,7 @@ test('an unknown LOG_LEVEL: one line and the usage, exit 2', async (t) => {
 test('validate a.yaml b.yaml checks both: exit 1 when any is invalid, 0 when all are valid', async (t) => {
   const dir = tempDir(t)
   fs.writeFileSync(path.join(dir, 'a.yaml'), yamlConfig(18080, 18081))
-  fs.writeFileSync(path.join(dir, 'b.yaml'), yamlConfig(18080, 18081, 'weigth'))
+  fs.writeFileSync(path.join(dir, 'b.yaml'), yamlConfig(18080, 18081, 'http://127.0.0.1:9', 'weigth'))
   fs.writeFileSync(path.join(dir, 'c.yaml'), yamlConfig(18082, 18083))
 
   const mixed = await runCli(['validate', 'a.yaml', 'b.yaml'], dir)

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
-import { rawRequest, type RawResponse } from '../helpers/raw-http.js'
+import { rawRequest } from '../helpers/raw-http.js'
+import { assertEnvelope, assertClosingRefusal, type Envelope } from '../helpers/envelope.js'
 
 let up: Upstream
 let gw: TestGateway
@@ -31,28 +32,10 @@ after(async () => {
   await up.close()
 })
 
-interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }
-
-/** Asserts a gateway envelope with this status and code; returns it. */
-function assertEnvelope (r: RawResponse, status: number, code: string, what: string): Envelope {
-  assert.equal(r.status, status, `${what}: status\n${r.raw.slice(0, 400)}`)
-  assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', what)
-  const env = JSON.parse(r.body) as Envelope
-  assert.equal(env.error.status, status, what)
-  assert.equal(env.error.code, code, what)
-  assert.equal(typeof env.error.message, 'string')
-  assert.equal(Buffer.byteLength(r.body), Number(r.headers['content-length']), `${what}: content-length matches the body`)
-  return env
-}
-
 /** A malformed request: 400-class envelope, `connection: close`, the socket closed, nothing upstream. */
 async function assertRefused (bytes: string, status: number, code: string, what: string): Promise<void> {
   const seen = up.requests.length
-  const r = await rawRequest(gw.gw.port, bytes, { timeoutMs: 3000 })
-  assertEnvelope(r, status, code, what)
-  assert.equal(r.headers.connection, 'close', `${what}: connection: close`)
-  assert.equal(r.closed, true, `${what}: the gateway closed the connection`)
-  assert.equal(r.raw.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${what}: exactly one response (no smuggled second one)`)
+  assertClosingRefusal(await rawRequest(gw.gw.port, bytes, { timeoutMs: 3000 }), status, code, what)
   assert.equal(up.requests.length, seen, `${what}: the upstream never saw it: ${JSON.stringify(up.requests.slice(seen).map((q) => q.url))}`)
 }
 

@@ -1,44 +1,21 @@
 // The `gateway` CLI as a real child process: validate, refusing to start on a
 // bad config, a graceful SIGTERM drain with requests in flight, signals during
 // start-up and during the drain, and `npm start` passing SIGTERM on.
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { startUpstream } from '../helpers/upstream.js'
-import { startGatewayProcess, GATEWAY_CLI } from '../helpers/gateway-process.js'
+import { startGatewayProcess, GATEWAY_CLI, type GatewayProc } from '../helpers/gateway-process.js'
 import { runCli } from '../helpers/run-cli.js'
+import { tempDir, yamlConfig } from '../helpers/cli-config.js'
 import { freePort } from '../helpers/free-port.js'
 import { until } from '../helpers/until.js'
-
-function tempDir (t: { after: (fn: () => void) => void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-life-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-function yamlConfig (listenPort: number, adminPort: number, upstreamUrl: string, nodeKey = 'weight'): string {
-  return [
-    `listen: { host: 127.0.0.1, port: ${listenPort} }`,
-    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
-    'upstreams:',
-    '  a:',
-    '    nodes:',
-    `      - url: ${upstreamUrl}`,
-    `        ${nodeKey}: 3`,
-    'routes:',
-    '  - id: r',
-    '    match: { paths: [/r/*] }',
-    '    upstream: a',
-    ''
-  ].join('\n')
-}
 
 function connectOutcome (port: number): Promise<'connected' | 'refused' | string> {
   return new Promise((resolve) => {
@@ -47,6 +24,10 @@ function connectOutcome (port: number): Promise<'connected' | 'refused' | string
     s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : String(err.code)))
   })
 }
+
+/** The JSON log lines among a process's output lines. */
+const logLines = (output: string[]): Array<Record<string, unknown>> =>
+  output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
 
 interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
 
@@ -164,7 +145,7 @@ test('SIGTERM drains: 10 in-flight requests all get 200 with connection: close, 
   assert.deepEqual(answers.map((a) => a.body), Array(10).fill('done'))
   assert.deepEqual(answers.map((a) => a.headers.connection), Array(10).fill('close'))
   assert.equal(await exit, 0)
-  const logs = gp.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const logs = logLines(gp.output)
   assert.ok(logs.some((l) => l.msg === 'stopping: draining in-flight requests' && l.signal === 'SIGTERM'))
   const stopped = logs.find((l) => l.msg === 'gateway stopped')
   assert.ok(stopped, gp.output.join('\n'))
@@ -173,24 +154,34 @@ test('SIGTERM drains: 10 in-flight requests all get 200 with connection: close, 
   assert.equal(await connectOutcome(admin), 'refused')
 })
 
-test('SIGTERM past server.drainTimeout: the process still exits 0 and cuts what is left', { timeout: 60_000 }, async (t) => {
+/**
+ * A gateway process with `server.drainTimeout`, and one request held at an
+ * upstream that never answers; `pending` settles with 'answered' or the
+ * client's error code.
+ */
+async function gatewayWithHangingRequest (t: TestContext, drainTimeout: string): Promise<{ gp: GatewayProc; pending: Promise<string> }> {
   const up = await startUpstream({ name: 'hang', handler: () => { /* never answers */ } })
   t.after(async () => { await up.close() })
   const dir = tempDir(t)
   const listen = await freePort()
   const admin = await freePort()
   const file = path.join(dir, 'gateway.yaml')
-  fs.writeFileSync(file, yamlConfig(listen, admin, up.url) + 'server: { drainTimeout: 300ms }\n')
+  fs.writeFileSync(file, yamlConfig(listen, admin, up.url) + `server: { drainTimeout: ${drainTimeout} }\n`)
   const gp = await startGatewayProcess(file)
   t.after(async () => { await gp.stop('SIGKILL') })
   const pending = httpGet(listen, '/r/hang').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code ?? err.message)
   await until('the request reached the upstream', () => up.inflight === 1, 10_000)
+  return { gp, pending }
+}
+
+test('SIGTERM past server.drainTimeout: the process still exits 0 and cuts what is left', { timeout: 60_000 }, async (t) => {
+  const { gp, pending } = await gatewayWithHangingRequest(t, '300ms')
   const t0 = Date.now()
   assert.equal(await gp.stop('SIGTERM'), 0)
   const took = Date.now() - t0
   t.diagnostic(`exit ${took} ms after SIGTERM with drainTimeout 300ms`)
   assert.equal(await pending, 'ECONNRESET', 'the request left at the deadline is cut')
-  const logs = gp.output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const logs = logLines(gp.output)
   assert.ok(logs.some((l) => l.msg === 'drain timeout: closing remaining connections' && l.inflight === 1))
   assert.equal(logs.find((l) => l.msg === 'gateway stopped')?.timedOut, true)
 })
@@ -205,9 +196,6 @@ function spawnGateway (args: string[], cwd: string): { proc: ChildProcess; outpu
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })))
   return { proc, output, exit }
 }
-
-const logLines = (output: string[]): Array<Record<string, unknown>> =>
-  output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
 
 /**
  * The config file as a named pipe: the gateway's start-up blocks reading it
@@ -285,17 +273,7 @@ test('SIGHUP during start-up does not kill it: the gateway starts, then reloads'
 })
 
 test('signals during the drain (SIGTERM again, SIGINT, SIGHUP) neither kill it nor cut the drain short', { timeout: 60_000 }, async (t) => {
-  const up = await startUpstream({ name: 'hang', handler: () => { /* never answers */ } })
-  t.after(async () => { await up.close() })
-  const dir = tempDir(t)
-  const listen = await freePort()
-  const admin = await freePort()
-  const file = path.join(dir, 'gateway.yaml')
-  fs.writeFileSync(file, yamlConfig(listen, admin, up.url) + 'server: { drainTimeout: 1500ms }\n')
-  const gp = await startGatewayProcess(file)
-  t.after(async () => { await gp.stop('SIGKILL') })
-  const pending = httpGet(listen, '/r/hang').then(() => 'answered', (err: NodeJS.ErrnoException) => err.code ?? err.message)
-  await until('the request reaches the upstream', () => up.inflight === 1, 10_000)
+  const { gp, pending } = await gatewayWithHangingRequest(t, '1500ms')
   const t0 = Date.now()
   gp.proc.kill('SIGTERM')
   await until('the drain has begun', () => logLines(gp.output).some((l) => l.msg === 'stopping: draining in-flight requests'), 10_000)

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
-import { rawConnect, rawRequest, type RawResponse } from '../helpers/raw-http.js'
+import { rawConnect, rawRequest } from '../helpers/raw-http.js'
+import { assertEnvelope, assertClosingRefusal } from '../helpers/envelope.js'
 import { until } from '../helpers/until.js'
 
 let up: Upstream
@@ -42,25 +43,9 @@ after(async () => {
   await slow.close()
 })
 
-interface Envelope { error: { status: number; code: string; message: string; requestId: string | null } }
-
-function assertEnvelope (r: RawResponse, status: number, code: string, what: string): Envelope {
-  assert.equal(r.status, status, `${what}: status\n${r.raw.slice(0, 400)}`)
-  assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', what)
-  const env = JSON.parse(r.body) as Envelope
-  assert.equal(env.error.status, status, what)
-  assert.equal(env.error.code, code, what)
-  assert.equal(Buffer.byteLength(r.body), Number(r.headers['content-length']), `${what}: content-length matches the body`)
-  return env
-}
-
 /** A refusal: this envelope, `connection: close`, the socket closed by the gateway, one response only. */
 async function assertRefusedAndClosed (bytes: string, status: number, code: string, what: string): Promise<void> {
-  const r = await rawRequest(gw.gw.port, bytes, { timeoutMs: 3000 })
-  assertEnvelope(r, status, code, what)
-  assert.equal(r.headers.connection, 'close', `${what}: connection: close`)
-  assert.equal(r.closed, true, `${what}: the gateway closed the connection`)
-  assert.equal(r.raw.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${what}: exactly one response`)
+  assertClosingRefusal(await rawRequest(gw.gw.port, bytes, { timeoutMs: 3000 }), status, code, what)
 }
 
 /** Waits until no request is in flight in the gateway: whatever it was going to send upstream, it has. */

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startRawUpstream, type RawUpstream, type RawUpstreamRequest } from '../helpers/raw-upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
-import { RawConnection, type RawExchange } from '../helpers/raw-conn.js'
+import { rawConnect, type RawConnection, type RawResponse } from '../helpers/raw-http.js'
 
 const FINAL = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello'
 
@@ -51,14 +51,14 @@ before(async () => {
 })
 
 after(async () => {
-  for (const c of conns) c.close()
+  for (const c of conns) c.destroy()
   await gw.stop()
   await up.close()
   await up2.close()
 })
 
 async function connect (): Promise<RawConnection> {
-  const c = await RawConnection.open(gw.gw.port)
+  const c = await rawConnect(gw.gw.port)
   conns.push(c)
   return c
 }
@@ -68,11 +68,11 @@ function get (path: string, version = '1.1', extra = ''): string {
 }
 
 /** The final response is the upstream's 200 `hello`, intact. */
-function assertHello (r: RawExchange, what: string): void {
+function assertHello (r: RawResponse, what: string): void {
   assert.equal(r.status, 200, `${what}: final status\n${r.raw}`)
   assert.equal(r.headers['content-type'], 'text/plain', what)
   assert.equal(r.headers['content-length'], '5', what)
-  assert.equal(r.body.toString('latin1'), 'hello', what)
+  assert.equal(r.body, 'hello', what)
 }
 
 /** A second request on the same socket works, and nothing stray came before its answer. */
@@ -81,7 +81,7 @@ async function assertStillUsable (c: RawConnection, what: string): Promise<void>
   const r = await c.exchange(get('/u/next'))
   assert.equal(r.statusLine, 'HTTP/1.1 200 OK', `${what}: second request on the same socket\n${r.raw}`)
   assert.equal(r.interim.length, 0, what)
-  assert.equal(r.body.toString('latin1'), 'next', what)
+  assert.equal(r.body, 'next', what)
   assert.equal(c.closed, false, `${what}: connection still open`)
 }
 
@@ -153,14 +153,14 @@ test('100 Continue from the upstream: never relayed; 502 GW_UPSTREAM_BAD_RESPONS
   const r = await c.exchange(get('/p/continue'))
   assert.equal(r.interim.length, 0, r.interim.map((h) => h.raw).join('\n'))
   assert.equal(r.status, 502, r.raw)
-  assert.equal((JSON.parse(r.body.toString()) as { error: { code: string } }).error.code, 'GW_UPSTREAM_BAD_RESPONSE')
+  assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'GW_UPSTREAM_BAD_RESPONSE')
   assert.equal(up.requests.length + up2.requests.length, seen + 1, 'sent upstream once: a GET on a two-node upstream is not retried')
   await assertStillUsable(c, '100')
 
   const p = await c.exchange('POST /u/continue HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody')
   assert.deepEqual(p.interim.map((h) => h.statusLine), ['HTTP/1.1 100 Continue'], 'only the gateway\'s own 100')
   assert.equal(p.status, 502, p.raw)
-  assert.equal((JSON.parse(p.body.toString()) as { error: { code: string } }).error.code, 'GW_UPSTREAM_BAD_RESPONSE')
+  assert.equal((JSON.parse(p.body) as { error: { code: string } }).error.code, 'GW_UPSTREAM_BAD_RESPONSE')
   await assertStillUsable(c, 'Expect + 100')
 })
 
