@@ -59,6 +59,9 @@ export class Reloader {
   /** Replaced snapshots not yet retired (their requests still running, or retirement not yet run). */
   get retiring (): number { return this.#draining.size }
 
+  /** The snapshot in force and those not yet retired. */
+  get live (): Snapshot[] { return [this.#current, ...this.#draining] }
+
   /** Requests a reload; concurrent requests share one follow-up run. */
   reload (trigger: string): Promise<ReloadOutcome> {
     if (this.#running === undefined) {
@@ -133,7 +136,7 @@ export class Reloader {
     return outcome
   }
 
-  /** Waits for the old snapshot's requests to finish, then closes what only it used. */
+  /** Waits for the old snapshot's requests to finish, then closes what only it used (plugins, node pools, its Redis connection). */
   #retire (prev: Snapshot, plugins: PluginInstance[]): void {
     this.#draining.add(prev)
     const check = (): void => {
@@ -151,10 +154,12 @@ export class Reloader {
         }
       }
       const keep = new Set<NodeConnection>()
-      for (const snap of [this.#current, ...this.#draining]) {
+      for (const snap of this.live) {
         for (const u of snap.upstreams.values()) for (const n of u.nodes) keep.add(n.conn)
       }
       void this.deps.registry.retireUnused(keep)
+      const redis = prev.services.redis
+      if (redis !== undefined && !this.live.some((s) => s.services.redis === redis)) redis.close()
     }
     // Never in the same turn as the swap: that turn is already the longest of the reload.
     setImmediate(check)

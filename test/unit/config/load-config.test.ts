@@ -40,6 +40,7 @@ describe('loadConfig: a good minimal config gets every default', () => {
         maxUriLength: 8192
       },
       accessLog: { enabled: true },
+      node: {},
       upstreams: {
         users: {
           name: 'users',
