@@ -48,6 +48,20 @@ function hostPort (e: RedisEndpoint): string {
   return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`
 }
 
+/**
+ * The connection handshake (HELLO/AUTH, SELECT, the ready check) runs under
+ * connectTimeout, commands under commandTimeout. ioredis times both with
+ * `commandTimeout`, so a handshake reply delayed by a busy event loop at
+ * startup (a few tens of ms) would abort the connection and log a spurious
+ * outage. While the connection is not ready, commands from plugins are refused
+ * at once anyway (offline queue off): only the handshake sees the longer limit.
+ */
+function timeHandshakeByConnectTimeout (node: Redis, cfg: RedisConfig): void {
+  node.options.commandTimeout = cfg.connectTimeout
+  node.on('ready', () => { node.options.commandTimeout = cfg.commandTimeout })
+  node.on('close', () => { node.options.commandTimeout = cfg.connectTimeout })
+}
+
 function createClient (cfg: RedisConfig): Redis | Cluster {
   const retry = backoff(cfg.reconnect.min, cfg.reconnect.max)
   const common: RedisOptions = {
@@ -68,7 +82,9 @@ function createClient (cfg: RedisConfig): Redis | Cluster {
       lazyConnect: true,
       redisOptions: common
     }
-    return new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), options)
+    const cluster = new Cluster(cfg.endpoints.map((e) => ({ host: e.host, port: e.port })), options)
+    cluster.on('+node', (node: Redis) => timeHandshakeByConnectTimeout(node, cfg))
+    return cluster
   }
   const options: RedisOptions = { ...common, enableOfflineQueue: false, retryStrategy: retry, db: cfg.db }
   if (cfg.mode === 'sentinel') {
@@ -80,7 +96,9 @@ function createClient (cfg: RedisConfig): Redis | Cluster {
     options.port = cfg.endpoints[0]!.port
     if (cfg.tls) options.tls = {}
   }
-  return new Redis(options)
+  const client = new Redis(options)
+  timeHandshakeByConnectTimeout(client, cfg)
+  return client
 }
 
 export class RedisService implements RedisConnection {

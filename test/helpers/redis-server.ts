@@ -56,7 +56,7 @@ function killAllOnExit (): void {
   })
 }
 
-/** True once `+PONG` comes back on a fresh connection. */
+/** True once `+PONG` comes back on a fresh connection (or the server asks for a password: it is up). */
 function ping (port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port })
@@ -67,7 +67,7 @@ function ping (port: number): Promise<boolean> {
     sock.on('connect', () => sock.write('PING\r\n'))
     sock.on('data', (d) => {
       got += d.toString()
-      if (got.includes('\r\n')) done(got.startsWith('+PONG'))
+      if (got.includes('\r\n')) done(got.startsWith('+PONG') || got.startsWith('-NOAUTH'))
     })
   })
 }
@@ -77,9 +77,10 @@ function exited (p: ChildProcess): Promise<void> {
   return new Promise((resolve) => p.once('exit', () => resolve()))
 }
 
-async function launch (bin: string, port: number, dir: string): Promise<ChildProcess> {
+async function launch (bin: string, port: number, dir: string, password: string | undefined): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
     '--daemonize', 'no', '--loglevel', 'warning', '--logfile', '']
+  if (password !== undefined) args.push('--requirepass', password)
   const p = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   p.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -106,12 +107,13 @@ async function terminate (p: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-export async function startRedisServer (): Promise<RedisServer> {
+/** `password`: the server requires it (`--requirepass`). */
+export async function startRedisServer (opts: { password?: string } = {}): Promise<RedisServer> {
   const bin = findRedisServer()
   killAllOnExit()
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redis-'))
-  let proc = await launch(bin, port, dir)
+  let proc = await launch(bin, port, dir, opts.password)
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -125,7 +127,7 @@ export async function startRedisServer (): Promise<RedisServer> {
     async restart () {
       await terminate(proc)
       fs.mkdirSync(dir, { recursive: true })
-      proc = await launch(bin, port, dir)
+      proc = await launch(bin, port, dir, opts.password)
     }
   }
 }

@@ -1040,7 +1040,7 @@ describe('loadConfig: accepted forms', () => {
       ) + EMPTY_ROUTES
     })
     assert.deepEqual(lines, [
-      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, include, upstreams, routes)',
+      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, node, redis, include, upstreams, routes)',
       'main.yaml:1:26: upstreams.u.retries: must be an integer, got string "many"'
     ])
   })
