@@ -16,6 +16,8 @@ export interface RedisServer {
   url: string
   /** pid of the running server process. */
   readonly pid: number
+  /** The process is alive (paused counts as alive). */
+  readonly running: boolean
   stop(): Promise<void>
   pause(): void
   resume(): void
@@ -118,6 +120,7 @@ export async function startRedisServer (opts: { password?: string } = {}): Promi
     port,
     url: `redis://127.0.0.1:${port}`,
     get pid () { return proc.pid! },
+    get running () { return proc.exitCode === null && proc.signalCode === null },
     async stop () {
       await terminate(proc)
       fs.rmSync(dir, { recursive: true, force: true })
