@@ -105,6 +105,7 @@ export class Gateway {
       gw.#watcher?.close()
       process.off('SIGHUP', gw.#onHup)
       await Promise.allSettled([gw.dataPlane.close(), gw.admin.close(), registry.closeAll()])
+      snapshot.services.redis?.close()
       throw err
     }
     return gw
@@ -169,6 +170,7 @@ export class Gateway {
     await this.dataPlane.close()
     await this.admin.close()
     await this.registry.closeAll()
+    for (const snap of this.reloader.live) snap.services.redis?.close()
     this.logger.info({ timedOut }, 'gateway stopped')
   }
 }

@@ -11,6 +11,8 @@
 //   log       exactly once per request, whatever happened (finished, aborted,
 //             errored, answered by a plugin): accounting, permits, logs.
 import type { JSONSchemaType } from 'ajv'
+import type { Cluster, Redis } from 'ioredis'
+import type { Registry } from 'prom-client'
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Logger } from 'pino'
 import type { RequestContext } from '../gateway/proxy/request-context.js'
@@ -44,11 +46,63 @@ export interface PluginInstance {
   close?(): void | Promise<void>
 }
 
+export type RedisState = 'connecting' | 'ready' | 'down'
+
+/**
+ * The gateway's shared Redis connection (one per process, configured by the
+ * top-level `redis:` section; gateway/services/redis.ts). The contract:
+ * - `client` never queues: while the state is not 'ready' a command fails at
+ *   once (offline queue off), and a sent command fails after `commandTimeout`
+ *   ms without a reply (slow, frozen or half-open Redis). A command is never
+ *   retried or resent after a reconnect. So a limiter waits at most
+ *   `commandTimeout` per command, and must decide itself what a failure means
+ *   (fail open, fall back to a local limit, fail closed).
+ * - Reconnection is automatic (backoff with jitter); `state` says where it is
+ *   and `onStateChange` tells when it changes (at most once per change: the
+ *   gateway logs and counts each change, plugins need not).
+ * - The client does not prefix keys: put `keyPrefix` in front of every key.
+ * - A reload that changes `redis:` builds a new connection and closes the old
+ *   one once the requests of the old config are done; plugin instances that
+ *   read `env.redis` are then created again with the new one.
+ */
+export interface RedisConnection {
+  readonly client: Redis | Cluster
+  readonly keyPrefix: string
+  /** ms a command waits for its reply before it fails. */
+  readonly commandTimeout: number
+  readonly state: RedisState
+  /** Date.now() of the last change of state. */
+  readonly since: number
+  /** Message of the last connection error (never includes credentials). */
+  readonly lastError: string | undefined
+  /** Calls `listener` on every change of state; returns the function that removes it (call it in close()). */
+  onStateChange(listener: (state: RedisState, previous: RedisState) => void): () => void
+}
+
 /** Services the gateway hands to plugins at compile time (grows with later capabilities). */
 export interface PluginEnv {
   readonly logger: Logger
   readonly routeId: string
   now(): number
+  /** The shared Redis connection; undefined when the config has no `redis:` section (see ConfigRefs for refusing that at validation). */
+  readonly redis: RedisConnection | undefined
+  /**
+   * The registry exported on the admin /metrics. It lives as long as the
+   * process, while a plugin instance lives until a reload changes it: create
+   * a metric once (`registry.getSingleMetric(name) ?? new Counter({..., registers: [registry]})`)
+   * and label it by route.
+   */
+  readonly metrics: Registry
+  /** This gateway's identity among its peers: `node.id` from the config, else `hostname:pid`. */
+  readonly nodeId: string
+}
+
+/** What the whole config defines, for a plugin's check() of cross references. */
+export interface ConfigRefs {
+  /** A top-level `redis:` section is configured. */
+  readonly redis: boolean
+  /** Names of the defined upstreams. */
+  readonly upstreams: ReadonlySet<string>
 }
 
 // Schemas are plain JSON Schema; JSONSchemaType gives type-checking where a plugin wants it.
@@ -61,7 +115,12 @@ export interface PluginDefinition<Options = any> {
   readonly priority: number
   /** JSON Schema of the options; defaults are filled in before `create`. */
   readonly schema: PluginSchema
-  /** Checks a schema cannot express; return human-readable problems (empty: fine). */
-  check?(options: Options): string[]
+  /**
+   * Checks a schema cannot express, including references to the rest of the
+   * config (`refs`: "scope: cluster needs a top-level redis: section");
+   * return human-readable problems (empty: fine), reported at the route's
+   * plugin entry (file:line).
+   */
+  check?(options: Options, refs: ConfigRefs): string[]
   create(options: Options, env: PluginEnv): PluginInstance
 }

@@ -1,6 +1,7 @@
 // The admin API, on its own port: health and readiness for orchestrators,
 // Prometheus metrics, and the running config's state (version, last reload
-// result, routes, upstreams and their nodes), plus a reload trigger. Bound to
+// result, routes, upstreams and their nodes, the services plugins share), plus
+// a reload trigger. Bound to
 // loopback by default; a bearer token is required when one is configured (and
 // config validation insists on one when the admin port is not loopback).
 // Every error it answers, its own or Fastify's, is the gateway's envelope.
@@ -129,6 +130,15 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         }
       }))
     }))
+  })
+
+  // The services handed to plugins: the shared Redis connection (never its credentials) and the node identity.
+  app.get('/admin/services', async () => {
+    const { redis, nodeId } = gw.current.services
+    return {
+      node: { id: nodeId },
+      redis: redis === undefined ? { configured: false } : { configured: true, ...redis.status() }
+    }
   })
 
   // Which route would serve a request, and what the upstream would be sent: for

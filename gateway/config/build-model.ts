@@ -4,6 +4,8 @@
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
+import type { ConfigRefs } from '../../plugins/types.js'
+import { buildRedis } from './build-redis.js'
 import { buildRoute, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
@@ -32,6 +34,7 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
     }
   }
   checkServer(root, bad, ctx)
+  const redis = buildRedis(root, bad, ctx)
 
   const upstreams: Record<string, UpstreamConfig> = {}
   const upstreamsIn = root.upstreams as Obj
@@ -42,18 +45,21 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
     if (built !== undefined) defineValue(upstreams, name, built)
   }
 
+  // What plugin check()s may rely on: a `redis:` section that is present counts even when it has errors (reported on their own).
+  const refs: ConfigRefs = { redis: isObj(root.redis), upstreams: new Set(Object.keys(upstreamsIn)) }
   const routesIn = root.routes as unknown[]
   const built: Array<RouteConfig | undefined> = []
   for (let i = 0; i < routesIn.length; i++) {
     const r = routesIn[i]
-    built.push(isObj(r) ? buildRoute(i, r, bad, ctx, plugins) : undefined)
+    built.push(isObj(r) ? buildRoute(i, r, bad, ctx, plugins, refs) : undefined)
   }
   crossCheckRoutes(routesIn, upstreamsIn, bad, ctx)
 
   if (ctx.issues.count > 0) return undefined
   const server = root.server as GatewayConfig['server']
   const accessLog = root.accessLog as GatewayConfig['accessLog']
-  return {
+  const node = root.node as GatewayConfig['node']
+  const model: GatewayConfig = {
     listen: { host: listen.host, port: listen.port },
     admin: admin.token === undefined ? { host: admin.host, port: admin.port } : { host: admin.host, port: admin.port, token: admin.token },
     server: {
@@ -67,9 +73,12 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
       maxUriLength: server.maxUriLength
     },
     accessLog: { enabled: accessLog.enabled },
+    node: node.id === undefined ? {} : { id: node.id },
     upstreams,
     routes: built as RouteConfig[]
   }
+  if (redis !== undefined) model.redis = redis
+  return model
 }
 
 /** Node's HTTP server refuses to start with a header timeout longer than the request timeout. */

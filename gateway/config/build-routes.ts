@@ -1,8 +1,10 @@
 // The route part of build-model.ts: checks a route's rewrite rules, header
-// names and plugin options (each plugin's check()), then across routes the
+// names and plugin options (each plugin's check(), given what the config
+// defines: ConfigRefs), then across routes the
 // upstream references, duplicate ids and routes no request can tell apart;
 // and builds each route's output form (the normalised `match:`).
 import type { PluginMap } from '../../plugins/registry.js'
+import type { ConfigRefs } from '../../plugins/types.js'
 import { findRouteConflicts } from '../routing/conflicts.js'
 import { paramNames } from './checks.js'
 import type { CheckContext } from './issue-sink.js'
@@ -12,7 +14,7 @@ import { suggest } from './validate.js'
 import type { PathSegment } from './yaml-source.js'
 
 /** Checks route `i` (the parts that passed the schema); returns its output form when it is entirely valid. */
-export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckContext, pluginDefs: PluginMap): RouteConfig | undefined {
+export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckContext, pluginDefs: PluginMap, refs: ConfigRefs): RouteConfig | undefined {
   const { issues, at } = ctx
   const path = ['routes', i]
   const p = `routes/${i}`
@@ -43,7 +45,7 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
       if (def?.check === undefined || bad.has(`${p}/plugins/${name}`)) continue
       let problems: string[]
       try {
-        problems = def.check(plugins[name])
+        problems = def.check(plugins[name], refs)
       } catch (err) {
         problems = [`check failed: ${(err as Error).message}`]
       }

@@ -68,6 +68,28 @@ function checkUpstreamUrl (value: string): string | undefined {
   return undefined
 }
 
+/** `redis://[user:password@]host[:port][/db]` or `rediss://...`. Messages never repeat the value: it may hold a password. */
+function checkRedisUrl (value: string): string | undefined {
+  const example = 'must look like "redis://host:6379", "rediss://host:6380" or "redis://user:password@host:6379/0"'
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return `invalid URL: ${example}`
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return `scheme must be redis or rediss, got "${url.protocol.slice(0, -1)}"`
+  if (url.hostname === '') return `missing host: ${example}`
+  if (url.search !== '' || url.hash !== '' || value.includes('?') || value.includes('#')) return 'must not contain a query string or fragment'
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname)) return 'the path, if any, must be a database number ("/0")'
+  try {
+    decodeURIComponent(url.username)
+    decodeURIComponent(url.password)
+  } catch {
+    return 'user name and password must be percent-encoded (or give them as redis.username / redis.password)'
+  }
+  return undefined
+}
+
 function checkIpOrCidr (value: string): string | undefined {
   const slash = value.indexOf('/')
   const ip = slash === -1 ? value : value.slice(0, slash)
@@ -114,6 +136,7 @@ export const checks: Readonly<Record<string, Check>> = {
   'path-pattern': checkPathPattern,
   host: checkHost,
   'upstream-url': checkUpstreamUrl,
+  'redis-url': checkRedisUrl,
   'ip-or-cidr': checkIpOrCidr,
   regex: checkRegex,
   'rewrite-path': checkRewritePath,

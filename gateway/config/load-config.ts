@@ -38,6 +38,8 @@ export type LoadResult =
 export interface ConfigKeys {
   routes: string[]
   upstreams: Record<string, string>
+  /** Digest of the `redis:` section ('' when there is none): the shared connection is kept while it is unchanged. */
+  redis: string
 }
 
 /** A config with no routes answers 404 to everything: refused unless it says `routes:`. */
@@ -97,6 +99,7 @@ function keysOf (config: GatewayConfig): ConfigKeys {
   const keyOf = (v: unknown): string => createHash('sha1').update(JSON.stringify(v)).digest('base64')
   return {
     routes: config.routes.map(keyOf),
-    upstreams: Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, keyOf(u)]))
+    upstreams: Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, keyOf(u)])),
+    redis: config.redis === undefined ? '' : keyOf(config.redis)
   }
 }

@@ -198,6 +198,57 @@ export function routeSchema (plugins: ReadonlyMap<string, PluginDefinition>): Sc
   }
 }
 
+const redisEndpointSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['host', 'port'],
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 1, maximum: 65535 }
+  }
+}
+
+/**
+ * The shared Redis connection (optional). Exactly one of url / sentinels (+
+ * name) / cluster: checked in build-redis.ts, with the other cross-field rules.
+ */
+export const redisSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', check: 'redis-url' },
+    sentinels: { type: 'array', minItems: 1, items: redisEndpointSchema },
+    name: { type: 'string', minLength: 1 },
+    cluster: { type: 'array', minItems: 1, items: redisEndpointSchema },
+    username: { type: 'string', minLength: 1 },
+    password: { type: 'string', minLength: 1 },
+    db: { type: 'integer', minimum: 0, maximum: 65535 },
+    keyPrefix: { type: 'string', pattern: '^[!-~]*$', hint: 'must be printable ASCII without spaces', default: 'gw:' },
+    commandTimeout: timeout(50,
+      '0 switches off the command timeout: a slow or frozen Redis would hold requests for good'),
+    connectTimeout: timeout(1_000,
+      '0 switches off the connect timeout: an unreachable Redis would keep one connection attempt pending for good'),
+    reconnect: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        min: timeout(50, '0 would reconnect in a tight loop'),
+        max: timeout(2_000, '0 would reconnect in a tight loop')
+      }
+    }
+  }
+}
+
+export const nodeSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    id: { type: 'string', pattern: ID_PATTERN, hint: 'must be letters, digits, ".", "_", ":" or "-"' }
+  }
+}
+
 /** The merged configuration (main file with included upstreams and routes appended). */
 export function configSchema (plugins: ReadonlyMap<string, PluginDefinition>): Schema {
   return {
@@ -208,6 +259,8 @@ export function configSchema (plugins: ReadonlyMap<string, PluginDefinition>): S
       admin: adminSchema,
       server: serverSchema,
       accessLog: accessLogSchema,
+      node: nodeSchema,
+      redis: redisSchema,
       include: { type: 'array', items: { type: 'string', minLength: 1 } },
       upstreams: {
         type: 'object',

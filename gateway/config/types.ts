@@ -99,11 +99,45 @@ export interface ServerConfig {
   maxUriLength: number
 }
 
+export interface RedisEndpoint {
+  host: string
+  port: number
+}
+
+/**
+ * The shared Redis connection (`redis:`), normalised: the URL form is split
+ * into its parts, so exactly one of `standalone` / `sentinel` / `cluster` is set.
+ * Holds the password: never log it, never return it from the admin API.
+ */
+export interface RedisConfig {
+  mode: 'standalone' | 'sentinel' | 'cluster'
+  /** standalone: the server; sentinel: the sentinels; cluster: the seed nodes. */
+  endpoints: RedisEndpoint[]
+  /** `rediss://`: TLS (standalone only). */
+  tls: boolean
+  /** sentinel: the master's name. */
+  name?: string
+  username?: string
+  password?: string
+  db: number
+  keyPrefix: string
+  /** ms a command may wait for its reply before it fails. */
+  commandTimeout: number
+  /** ms a connection attempt may take. */
+  connectTimeout: number
+  /** Reconnect backoff: exponential from min to max ms, with jitter. */
+  reconnect: { min: number; max: number }
+}
+
 export interface GatewayConfig {
   listen: { host: string; port: number }
   admin: { host: string; port: number; token?: string }
   server: ServerConfig
   accessLog: { enabled: boolean }
+  /** This gateway's identity among its peers; unset: `hostname:pid` (resolved by the gateway, see services/node-id.ts). */
+  node: { id?: string }
+  /** Absent: no Redis; plugins needing one are refused at validation. */
+  redis?: RedisConfig
   upstreams: Record<string, UpstreamConfig>
   routes: RouteConfig[]
 }

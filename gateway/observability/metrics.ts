@@ -64,6 +64,8 @@ export class GatewayMetrics {
   readonly reloads: Counter<'result'>
   readonly retirementFailures: Counter
   readonly configVersion: Gauge
+  /** Changes of the shared Redis connection's state, by the state entered (services/redis.ts). */
+  readonly redisStateChanges: Counter<'state'>
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
   readonly #errors = new Map<string, number>()
@@ -86,6 +88,12 @@ export class GatewayMetrics {
       registers
     })
     this.configVersion = new Gauge({ name: 'gateway_config_version', help: 'Version of the config in force', registers })
+    this.redisStateChanges = new Counter({
+      name: 'gateway_redis_state_changes_total',
+      help: 'Changes of state of the shared Redis connection, by the state entered (ready, down)',
+      labelNames: ['state'],
+      registers
+    })
     this.#registerCollectors()
   }
 
@@ -129,6 +137,11 @@ export class GatewayMetrics {
       }
       return out
     }
+    // No sample when no `redis:` is configured.
+    custom('gateway_redis_up', '1 when the shared Redis connection is ready, 0 when it is connecting or down', 'gauge', () => {
+      const redis = this.#snapshot?.().services.redis
+      return redis === undefined ? [] : [{ labels: {}, value: redis.state === 'ready' ? 1 : 0 }]
+    })
     custom('gateway_requests_in_flight', 'Requests in flight', 'gauge', () => [{ labels: {}, value: this.#inflight?.() ?? 0 }])
     custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
     custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected', 'gauge',

@@ -63,6 +63,9 @@ export class Reloader {
   /** Replaced snapshots not yet retired (their requests still running, or retirement not yet run). */
   get retiring (): number { return this.#draining.size }
 
+  /** The snapshot in force and those not yet retired. */
+  get live (): Snapshot[] { return [this.#current, ...this.#draining] }
+
   /**
    * Requests a reload; concurrent requests share one follow-up run. Never
    * rejects: whatever goes wrong is a "failed" outcome, and the config in
@@ -166,8 +169,9 @@ export class Reloader {
 
   /**
    * Waits for the old snapshot's requests to finish, then closes what only it
-   * used. A failure here is logged and counted, never thrown: it runs on
-   * timers, where a throw would end the process.
+   * used (plugins, node pools, its Redis connection). A failure here is logged
+   * and counted, never thrown: it runs on timers, where a throw would end the
+   * process.
    */
   #retire (prev: Snapshot, plugins: PluginInstance[]): void {
     this.#draining.add(prev)
@@ -186,10 +190,14 @@ export class Reloader {
         }
       }
       const keep = new Set<NodeConnection>()
-      for (const snap of [this.#current, ...this.#draining]) {
+      for (const snap of this.live) {
         for (const u of snap.upstreams.values()) for (const n of u.nodes) keep.add(n.conn)
       }
       this.deps.registry.retireUnused(keep).catch((err) => this.#retirementFailed(err, 'upstream connection pools'))
+      const redis = prev.services.redis
+      if (redis !== undefined && !this.live.some((s) => s.services.redis === redis)) {
+        Promise.resolve(redis.close()).catch((err) => this.#retirementFailed(err, 'Redis connection'))
+      }
     }
     const attempt = (): void => {
       try {

@@ -3,11 +3,14 @@
 // upstreams (and through the registry, their connection pools), compiled routes,
 // plugin instances whose options did not change (so a limiter's counters survive
 // an edit of its route's match or of another plugin), and the whole route table
-// when no route changed (an upstream-only change never rebuilds routing).
+// when no route changed (an upstream-only change never rebuilds routing). The
+// services handed to plugins (services/plugin-services.ts) are carried over
+// too; an instance that read one that changed is created again.
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
 import { byPriority, type PluginRegistry } from '../../plugins/registry.js'
-import type { PluginDefinition, PluginInstance } from '../../plugins/types.js'
+import type { PluginDefinition, PluginEnv, PluginInstance, RedisConnection } from '../../plugins/types.js'
+import { isStale, servicesFor, type Services, type Uses } from '../services/plugin-services.js'
 import { compileRouterAsync } from '../routing/router.js'
 import type { RouteEntry } from '../routing/types.js'
 import { TrustPolicy } from '../proxy/client-identity.js'
@@ -48,7 +51,19 @@ const COMPILE_SLICE = 250
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefined, deps: BuildDeps): Promise<BuildResult> {
+  const services = servicesFor(input.config, input.keys.redis, prev?.services, deps)
+  try {
+    return await build(input, prev, deps, services)
+  } catch (err) {
+    // A connection made for this build only: nothing else will ever close it.
+    if (services.redis !== undefined && services.redis !== prev?.services.redis) services.redis.close()
+    throw err
+  }
+}
+
+async function build (input: BuildInput, prev: Snapshot | undefined, deps: BuildDeps, services: Services): Promise<BuildResult> {
   const { config, keys } = input
+  const servicesChanged = prev !== undefined && (prev.services.redis !== services.redis || prev.services.nodeId !== services.nodeId)
   const upstreams = new Map<string, Upstream>()
   let upstreamsRebuilt = 0
   for (const [name, uc] of Object.entries(config.upstreams)) {
@@ -67,11 +82,11 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
     const rc = config.routes[i]!
     const key = keys.routes[i]! + '|' + config.server.bodyLimit
     const old = prev?.routes.get(rc.id)
-    if (old !== undefined && old.key === key) {
+    if (old !== undefined && old.key === key && !(servicesChanged && old.plugins.some((p) => isStale(p.uses, services)))) {
       routes.set(rc.id, old)
       routesReused++
     } else {
-      routes.set(rc.id, compileRoute(rc, key, config, deps, old))
+      routes.set(rc.id, compileRoute(rc, key, config, deps, services, old))
     }
   }
 
@@ -106,6 +121,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
     router,
     routes,
     upstreams,
+    services,
     trust: prev !== undefined && prev.config.server.trustedProxies.join() === config.server.trustedProxies.join()
       ? prev.trust
       : new TrustPolicy(config.server.trustedProxies),
@@ -118,7 +134,8 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
   }
 }
 
-function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, old: CompiledRoute | undefined): CompiledRoute {
+function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, services: Services,
+  old: CompiledRoute | undefined): CompiledRoute {
   const defs: PluginDefinition[] = []
   for (const name of Object.keys(rc.plugins)) {
     const def = deps.plugins.plugins.get(name)
@@ -129,15 +146,20 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
   const plugins = defs.map((def) => {
     const optionsKey = JSON.stringify(rc.plugins[def.name])
     const same = old?.plugins.find((p) => p.name === def.name && p.optionsKey === optionsKey)
-    if (same !== undefined) return same
+    if (same !== undefined && !isStale(same.uses, services)) return same
     let logger: Logger | undefined
+    const uses: Uses = {}
     // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
-    const env = {
+    // Reading a service is recorded: the instance is created again when that service changes.
+    const env: PluginEnv = {
       get logger (): Logger { return (logger ??= deps.logger.child({ plugin: def.name, route: rc.id })) },
       routeId: rc.id,
-      now: Date.now
+      now: Date.now,
+      get redis (): RedisConnection | undefined { return (uses.redis = services.redis) },
+      metrics: deps.metrics.registry,
+      get nodeId (): string { return (uses.nodeId = services.nodeId) }
     }
-    return { name: def.name, optionsKey, instance: def.create(rc.plugins[def.name], env) }
+    return { name: def.name, optionsKey, instance: def.create(rc.plugins[def.name], env), uses }
   })
   const access: AccessFn[] = []
   const response: ResponseFn[] = []

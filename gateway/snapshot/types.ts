@@ -8,6 +8,7 @@ import type { PluginInstance } from '../../plugins/types.js'
 import type { RequestContext } from '../proxy/request-context.js'
 import type { RouteMetrics } from '../observability/metrics.js'
 import type { OutgoingHttpHeaders } from 'node:http'
+import type { Services, Uses } from '../services/plugin-services.js'
 
 export type AccessFn = NonNullable<PluginInstance['access']>
 export type ResponseFn = (ctx: RequestContext, status: number, headers: OutgoingHttpHeaders) => void
@@ -26,8 +27,11 @@ export interface CompiledRoute {
   readonly access: readonly AccessFn[]
   readonly response: readonly ResponseFn[]
   readonly log: readonly LogFn[]
-  /** `optionsKey`: the plugin's options as JSON; an instance is reused while it is unchanged. */
-  readonly plugins: ReadonlyArray<{ name: string; optionsKey: string; instance: PluginInstance }>
+  /**
+   * `optionsKey`: the plugin's options as JSON; an instance is reused while it
+   * is unchanged and the services it read (`uses`) are the same.
+   */
+  readonly plugins: ReadonlyArray<{ name: string; optionsKey: string; instance: PluginInstance; uses: Uses }>
   readonly metrics: RouteMetrics
 }
 
@@ -41,6 +45,8 @@ export interface Snapshot {
   readonly routes: ReadonlyMap<string, CompiledRoute>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly trust: TrustPolicy
+  /** What its plugins were given: the shared Redis connection, the node id. */
+  readonly services: Services
   /** Requests currently running on this snapshot (retirement waits for 0). */
   inflight: number
 }

@@ -3,18 +3,23 @@
 // phase does; what happens to its instances is recorded in `probe`, which the
 // tests read (the gateway and the test import this module by the same URL, so
 // they share it; the config worker imports its own copy, for the schema only).
-import type { AccessResult, PluginDefinition, PluginInstance } from '../../plugins/types.js'
+// `scope: cluster` stands for a limit shared through Redis: refused by check()
+// without a top-level `redis:`, and such an instance reads env.redis (recorded
+// in `probe.redis`).
+import type { AccessResult, PluginDefinition, PluginInstance, RedisConnection } from '../../plugins/types.js'
 
 export const probePluginModule = new URL(import.meta.url).href
 
 export type ProbeAccess = 'none' | 'pass-async' | 'answer-async' | 'throw' | 'reject'
-export interface ProbeOptions { tag: string; access: ProbeAccess }
+export interface ProbeOptions { tag: string; access: ProbeAccess; scope?: 'local' | 'cluster' }
 
 export const probe = {
   /** Tag of each instance close() was called on, once per call. */
   closed: [] as string[],
   /** One entry per log() call. */
-  logged: [] as Array<{ tag: string; requestId: string; status: number }>
+  logged: [] as Array<{ tag: string; requestId: string; status: number }>,
+  /** Each `scope: cluster` instance created: its tag and the Redis connection it was given. */
+  redis: [] as Array<{ tag: string; redis: RedisConnection | undefined }>
 }
 
 /** log() calls of the instances with `tag`. */
@@ -51,12 +56,17 @@ export const probePlugin: PluginDefinition<ProbeOptions> = {
     type: 'object',
     properties: {
       tag: { type: 'string', minLength: 1 },
-      access: { type: 'string', enum: ['none', 'pass-async', 'answer-async', 'throw', 'reject'], default: 'none' }
+      access: { type: 'string', enum: ['none', 'pass-async', 'answer-async', 'throw', 'reject'], default: 'none' },
+      scope: { type: 'string', enum: ['local', 'cluster'] }
     },
     required: ['tag'],
     additionalProperties: false
   },
-  create (options) {
+  check (options, refs) {
+    return options.scope === 'cluster' && !refs.redis ? ['scope "cluster" needs a top-level redis: section (the shared counters live there)'] : []
+  },
+  create (options, env) {
+    if (options.scope === 'cluster') probe.redis.push({ tag: options.tag, redis: env.redis })
     const instance: PluginInstance = {
       log (ctx) { probe.logged.push({ tag: options.tag, requestId: ctx.requestId, status: ctx.status }) },
       close () { probe.closed.push(options.tag) }

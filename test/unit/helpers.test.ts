@@ -2,10 +2,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { parse } from 'yaml'
 import { freePort } from '../helpers/free-port.js'
+import { startRedisServer } from '../helpers/redis-server.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { writeConfig } from '../helpers/yaml-config.js'
@@ -91,3 +93,32 @@ test('writeConfig writes YAML that parses back', () => {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('startRedisServer: says how to install redis-server when it is not on the PATH', async () => {
+  const saved = process.env.PATH
+  process.env.PATH = path.join(os.tmpdir(), 'no-such-dir')
+  try {
+    await assert.rejects(startRedisServer(), { message: 'redis-server not found: install it (Debian: apt-get install -y redis-server)' })
+  } finally {
+    process.env.PATH = saved
+  }
+})
+
+test('startRedisServer: answers PING on its port; restart() keeps the port; stop() ends it', async () => {
+  const r = await startRedisServer()
+  const pid = r.pid
+  assert.equal(r.url, `redis://127.0.0.1:${r.port}`)
+  await r.restart()
+  assert.notEqual(r.pid, pid)
+  assert.equal(await redisPing(r.port), '+PONG')
+  await r.stop()
+  await assert.rejects(redisPing(r.port), /ECONNREFUSED/)
+})
+
+function redisPing (port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port }, () => sock.write('PING\r\n'))
+    sock.on('error', reject)
+    sock.once('data', (d) => { sock.destroy(); resolve(d.toString().trim()) })
+  })
+}

@@ -40,6 +40,7 @@ describe('loadConfig: a good minimal config gets every default', () => {
         maxUriLength: 8192
       },
       accessLog: { enabled: true },
+      node: {},
       upstreams: {
         users: {
           name: 'users',
@@ -1039,7 +1040,7 @@ describe('loadConfig: accepted forms', () => {
       ) + EMPTY_ROUTES
     })
     assert.deepEqual(lines, [
-      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, include, upstreams, routes)',
+      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, node, redis, include, upstreams, routes)',
       'main.yaml:1:26: upstreams.u.retries: must be an integer, got string "many"'
     ])
   })
