@@ -1,10 +1,10 @@
 // Turns the schema-checked merged config tree into the GatewayConfig model,
 // doing the checks a schema cannot express on the way: the admin API's token
-// and port, chash / hashOn, and (in build-routes.ts) everything about routes.
+// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts) everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
-import { buildRoute, crossCheckRoutes } from './build-routes.js'
+import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
 import type { CheckContext } from './issue-sink.js'
@@ -32,6 +32,7 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
     }
   }
   checkServer(root, bad, ctx)
+  checkPlugins(['plugins'], root.plugins, bad, ctx, plugins)
 
   const upstreams: Record<string, UpstreamConfig> = {}
   const upstreamsIn = root.upstreams as Obj
@@ -64,10 +65,12 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
       keepAliveTimeout: server.keepAliveTimeout,
       drainTimeout: server.drainTimeout,
       maxHeaderSize: server.maxHeaderSize,
-      maxUriLength: server.maxUriLength
+      maxUriLength: server.maxUriLength,
+      pluginTimeout: server.pluginTimeout
     },
     accessLog: { enabled: accessLog.enabled },
     upstreams,
+    plugins: sortedCopy(root.plugins as Obj),
     routes: built as RouteConfig[]
   }
 }

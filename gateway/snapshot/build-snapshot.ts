@@ -3,11 +3,13 @@
 // upstreams (and through the registry, their connection pools), compiled routes,
 // plugin instances whose options did not change (so a limiter's counters survive
 // an edit of its route's match or of another plugin), and the whole route table
-// when no route changed (an upstream-only change never rebuilds routing).
+// when no route changed (an upstream-only change never rebuilds routing). The
+// global plugins are compiled apart from the routes: a change to them
+// recompiles no route.
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
-import { byPriority, type PluginRegistry } from '../../plugins/registry.js'
-import type { PluginDefinition, PluginInstance } from '../../plugins/types.js'
+import type { PluginRegistry } from '../../plugins/registry.js'
+import type { PluginDefinition, PluginEnv, PluginInstance } from '../../plugins/types.js'
 import { compileRouterAsync } from '../routing/router.js'
 import type { RouteEntry } from '../routing/types.js'
 import { TrustPolicy } from '../proxy/client-identity.js'
@@ -16,7 +18,8 @@ import type { NodeConnectionRegistry } from '../upstream/node-connection.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { compileForwardPath } from './forward-path.js'
 import type { ConfigKeys } from '../config/load-config.js'
-import type { AccessFn, CompiledRoute, LogFn, ResponseFn, Snapshot } from './types.js'
+import { compilePlugins, retiredInstances } from './compile-plugins.js'
+import type { CompiledRoute, Snapshot } from './types.js'
 
 export interface BuildInput {
   config: GatewayConfig
@@ -86,15 +89,14 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
 
   const routerMs = Math.round((performance.now() - routerStart) * 10) / 10
   if (!sameRoutes) await yieldToEventLoop()
+  const global = compilePlugins(config.plugins, prev?.global, deps.plugins.plugins, 'global', 'global plugins', (def) => pluginEnv(def, undefined, deps))
   const retiredPlugins: PluginInstance[] = []
   if (prev !== undefined) {
     for (const [id, old] of prev.routes) {
       const next = routes.get(id)
-      if (next === old) continue
-      for (const p of old.plugins) {
-        if (next?.plugins.some((q) => q.instance === p.instance) !== true) retiredPlugins.push(p.instance)
-      }
+      if (next !== old) retiredInstances(old, next, retiredPlugins)
     }
+    retiredInstances(prev.global, global, retiredPlugins)
   }
 
   const snapshot: Snapshot = {
@@ -105,6 +107,7 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
     files: input.files,
     router,
     routes,
+    global,
     upstreams,
     trust: prev !== undefined && prev.config.server.trustedProxies.join() === config.server.trustedProxies.join()
       ? prev.trust
@@ -118,35 +121,22 @@ export async function buildSnapshot (input: BuildInput, prev: Snapshot | undefin
   }
 }
 
+/** The environment of a new instance of `def`: on route `routeId`, or global (undefined). */
+function pluginEnv (def: PluginDefinition, routeId: string | undefined, deps: BuildDeps): PluginEnv {
+  let logger: Logger | undefined
+  // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
+  return {
+    get logger (): Logger {
+      return (logger ??= deps.logger.child(routeId === undefined ? { plugin: def.name, scope: 'global' } : { plugin: def.name, route: routeId }))
+    },
+    scope: routeId === undefined ? 'global' : 'route',
+    routeId,
+    now: Date.now
+  }
+}
+
 function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, old: CompiledRoute | undefined): CompiledRoute {
-  const defs: PluginDefinition[] = []
-  for (const name of Object.keys(rc.plugins)) {
-    const def = deps.plugins.plugins.get(name)
-    if (def === undefined) throw new Error(`route ${rc.id}: unknown plugin "${name}"`)
-    defs.push(def)
-  }
-  defs.sort(byPriority)
-  const plugins = defs.map((def) => {
-    const optionsKey = JSON.stringify(rc.plugins[def.name])
-    const same = old?.plugins.find((p) => p.name === def.name && p.optionsKey === optionsKey)
-    if (same !== undefined) return same
-    let logger: Logger | undefined
-    // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
-    const env = {
-      get logger (): Logger { return (logger ??= deps.logger.child({ plugin: def.name, route: rc.id })) },
-      routeId: rc.id,
-      now: Date.now
-    }
-    return { name: def.name, optionsKey, instance: def.create(rc.plugins[def.name], env) }
-  })
-  const access: AccessFn[] = []
-  const response: ResponseFn[] = []
-  const log: LogFn[] = []
-  for (const { instance } of plugins) {
-    if (instance.access !== undefined) access.push(instance.access.bind(instance))
-    if (instance.response !== undefined) response.push(instance.response.bind(instance))
-    if (instance.log !== undefined) log.push(instance.log.bind(instance))
-  }
+  const chain = compilePlugins(rc.plugins, old, deps.plugins.plugins, 'route', `route ${rc.id}`, (def) => pluginEnv(def, rc.id, deps))
   return {
     id: rc.id,
     key,
@@ -155,10 +145,7 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
     bodyLimit: rc.bodyLimit ?? config.server.bodyLimit,
     websocket: rc.websocket,
     forwardPath: compileForwardPath(rc),
-    access,
-    response,
-    log,
-    plugins,
+    ...chain,
     metrics: deps.metrics.routeMetrics(rc.id)
   }
 }
