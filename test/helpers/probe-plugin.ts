@@ -109,7 +109,8 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
         tag: { type: 'string', minLength: 1 },
         access: { type: 'string', enum: [...PROBE_ACCESS], default: 'none' },
         delayMs: { type: 'integer', minimum: 0 },
-        accessTimeout: { type: 'integer', minimum: 1 },
+        // Any number, so that the core's own check of the instance field is reached.
+        accessTimeout: { type: 'number' },
         onAccessTimeout: { type: 'string', enum: ['open', 'closed'] }
       },
       required: ['tag'],

@@ -176,6 +176,41 @@ test('a reload retires the old snapshot although an access promise on it never s
   await until('the old snapshot retired', () => gw.gw.reloader.retiring === 0, BUDGET + SLACK + 1_000)
 })
 
+test('a reload applies a new server.pluginTimeout without recompiling any route; a global plugin has its own deadline', { timeout: 15_000 }, async () => {
+  gw.rewrite(config([], { pluginTimeout: '150ms' }))
+  const outcome = await gw.gw.reloader.reload('test')
+  assert.equal(outcome.result, 'ok', outcome.errors.join('\n'))
+  assert.equal(outcome.stats?.routesCompiled, 0)
+  const r = await timedGet(gw.url + '/default/x')
+  assertTimeoutEnvelope(r, '/default/x')
+  assert.ok(r.ms >= 150 - 20 && r.ms < 150 + SLACK, `answered after ${r.ms.toFixed(0)} ms (server.pluginTimeout: 150 ms)`)
+
+  const before = metric(await metricsText(gw), 'gateway_plugin_timeouts_total', { plugin: 'probe-low', scope: 'global' }) ?? 0
+  gw.rewrite({ ...config([], { pluginTimeout: '150ms' }), plugins: { 'probe-low': { tag: 'global-never', access: 'never', accessTimeout: 100, onAccessTimeout: 'open' } } })
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+  const g = await timedGet(gw.url + '/in-time/x')
+  assert.equal(g.status, 200)
+  assert.equal(g.text, 'upstream saw x-probe=in-time', 'the route\'s plugin ran after the global one timed out (open)')
+  assert.ok(g.ms >= 100 - 20, `proxied after ${g.ms.toFixed(0)} ms: not before the global plugin's budget`)
+  assert.equal(metric(await metricsText(gw), 'gateway_plugin_timeouts_total', { plugin: 'probe-low', scope: 'global' }), before + 1)
+  gw.rewrite(config())
+  assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
+})
+
+test('an instance with an invalid accessTimeout or onAccessTimeout is refused when the config is compiled', { timeout: 15_000 }, async () => {
+  for (const [options, message] of [
+    [{ accessTimeout: 0 }, 'route bad: plugin "probe": accessTimeout must be an integer number of ms from 1 to 2147483647, got 0'],
+    [{ accessTimeout: 2.5 }, 'route bad: plugin "probe": accessTimeout must be an integer number of ms from 1 to 2147483647, got 2.5']
+  ] as const) {
+    gw.rewrite(config([route('bad', { access: 'never', ...options })]))
+    const outcome = await gw.gw.reloader.reload('test')
+    assert.equal(outcome.result, 'failed')
+    assert.deepEqual(outcome.errors, [`config refused: ${message}`])
+  }
+  const r = await timedGet(gw.url + '/in-time/x')
+  assert.equal(r.status, 200, 'the config in force keeps serving')
+})
+
 test('stop (drain) completes promptly while an access promise never settles', { timeout: 15_000 }, async () => {
   const g = await startTestGateway(config([], { drainTimeout: '30s' }), { plugins })
   let stopped = false
