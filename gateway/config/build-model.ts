@@ -1,6 +1,7 @@
 // Turns the schema-checked merged config tree into the GatewayConfig model,
 // doing the checks a schema cannot express on the way: the admin API's token
-// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts) everything about routes.
+// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts)
+// everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
