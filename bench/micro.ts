@@ -1,13 +1,14 @@
 // Micro-benchmarks of the request path's building blocks, in CPU time per
 // operation (best of 5 runs, so a noisy neighbour inflates nothing): path
 // normalisation, route lookup with 10 and 10,000 routes, route-table compile,
-// balancer picks, header copies. `npm run bench:micro`.
+// balancer picks, header copies, deadlines of async plugin phases. `npm run bench:micro`.
 import { compileRouter } from '../gateway/routing/router.js'
 import { normalizePath, pathToForward } from '../gateway/routing/normalize-path.js'
 import type { RequestView, RouteEntry } from '../gateway/routing/types.js'
 import { createBalancer, type BalancerKind } from '../gateway/upstream/balancers/index.js'
 import type { BalancedNode } from '../gateway/upstream/types.js'
 import { copyRequestHeaders, copyResponseHeaders } from '../gateway/proxy/hop-by-hop.js'
+import { Deadline, Deadlines } from '../gateway/proxy/deadlines.js'
 
 const cpuNs = (): number => {
   const u = process.cpuUsage()
@@ -24,7 +25,7 @@ function bench (name: string, n: number, fn: (i: number) => unknown): void {
     for (let i = 0; i < n; i++) sink = fn(i)
     best = Math.min(best, (cpuNs() - t0) / n)
   }
-  console.log(`${name.padEnd(48)} ${best.toFixed(1).padStart(8)} ns/op`)
+  console.log(`${name.padEnd(56)} ${best.toFixed(1).padStart(8)} ns/op`)
 }
 
 function routes (n: number): Array<RouteEntry<string>> {
@@ -59,7 +60,7 @@ for (const n of [10, 10_000]) {
   const entries = routes(n)
   const t0 = cpuNs()
   const router = compileRouter(entries)
-  console.log(`${`compileRouter ${n} routes (first, cold)`.padEnd(48)} ${((cpuNs() - t0) / 1e6).toFixed(2).padStart(8)} ms`)
+  console.log(`${`compileRouter ${n} routes (first, cold)`.padEnd(56)} ${((cpuNs() - t0) / 1e6).toFixed(2).padStart(8)} ms`)
   const param = view('www.example.com', '/api/orders/123')
   const prefix = view('x.org', '/svc8/a/b/c')
   const miss = view('www.example.com', '/nothing/here')
@@ -81,4 +82,121 @@ bench('copyRequestHeaders (5 headers)', 2_000_000, () => copyRequestHeaders(reqH
 const raw = ['content-type', 'application/json', 'content-length', '32', 'date', 'Sat, 21 Nov 2026 20:08:22 GMT', 'connection', 'keep-alive', 'keep-alive', 'timeout=5']
   .map((s) => Buffer.from(s))
 bench('copyResponseHeaders (5 raw headers)', 2_000_000, () => copyResponseHeaders(raw))
+
+// Deadlines of async access phases: start one, settle it (in time). The FIFO of
+// gateway/proxy/deadlines.ts (one timer per budget) against a setTimeout per
+// phase, cleared when the phase settles. `window`: phases pending at once;
+// settled oldest first, or in random order.
+class TimerDeadline extends Deadline {
+  timer: NodeJS.Timeout | undefined = undefined
+}
+const noExpire = (_d: Deadline): void => {}
+const perPhase = {
+  start (d: TimerDeadline, budget: number): void {
+    d.timer = setTimeout(noExpire, budget, d)
+    d.timer.unref()
+  },
+  settle (d: TimerDeadline): boolean {
+    if (d.done) return false
+    d.done = true
+    clearTimeout(d.timer)
+    return true
+  }
+}
+const fifo = new Deadlines(noExpire)
+/** What the loop costs without deadlines (allocation, bookkeeping): subtract it from the others. */
+const baseline = {
+  start (_d: TimerDeadline, _budget: number): void {},
+  settle (d: TimerDeadline): boolean {
+    if (d.done) return false
+    d.done = true
+    return true
+  }
+}
+let seed = 1
+const random = (n: number): number => {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff
+  return seed % n
+}
+/** Phases pending at once: settled oldest first (`fifo`), or a random one. */
+class Pending {
+  items: TimerDeadline[] = []
+  head = 0
+  get length (): number { return this.items.length - this.head }
+  push (d: TimerDeadline): void { this.items.push(d) }
+  take (order: string): TimerDeadline {
+    if (order === 'fifo') {
+      const d = this.items[this.head++]!
+      if (this.head > 65_536) {
+        this.items = this.items.slice(this.head)
+        this.head = 0
+      }
+      return d
+    }
+    const k = this.head + random(this.length)
+    const d = this.items[k]!
+    this.items[k] = this.items[this.items.length - 1]!
+    this.items.pop()
+    return d
+  }
+}
+for (const window of [1, 100, 10_000]) {
+  for (const order of window === 1 ? ['fifo'] : ['fifo', 'random']) {
+    for (const [name, impl] of [['none (baseline)', baseline], ['FIFO per budget', fifo], ['setTimeout per phase', perPhase]] as const) {
+      const pending = new Pending()
+      for (let i = 0; i < window - 1; i++) {
+        const d = new TimerDeadline()
+        impl.start(d, 1000)
+        pending.push(d)
+      }
+      bench(`deadline ${name}: ${window} pending, ${order}`, 1_000_000, () => {
+        const d = new TimerDeadline()
+        impl.start(d, 1000)
+        pending.push(d)
+        return impl.settle(pending.take(order))
+      })
+      while (pending.length > 0) impl.settle(pending.take('fifo'))
+    }
+  }
+}
+
+/**
+ * The same under an event loop: `concurrency` phases pending at once, each
+ * settling on a later turn (setImmediate, like a reply from Redis), timers
+ * free to fire; CPU time per phase, best of 5 (the baseline's setImmediate included).
+ * `shuffled`: each settles 1 to 4 turns later, so not in the order they started.
+ */
+async function phaseLoad (impl: typeof baseline, concurrency: number, total: number, shuffled: boolean): Promise<number> {
+  let best = Infinity
+  for (let r = 0; r < 5; r++) {
+    const t0 = cpuNs()
+    await new Promise<void>((resolve) => {
+      let started = 0
+      let settled = 0
+      const one = (): void => {
+        const d = new TimerDeadline()
+        impl.start(d, 1000)
+        started++
+        let turns = shuffled ? 1 + random(4) : 1
+        const settle = (): void => {
+          if (--turns > 0) return void setImmediate(settle)
+          impl.settle(d)
+          settled++
+          if (started < total) one()
+          else if (settled === total) resolve()
+        }
+        setImmediate(settle)
+      }
+      for (let i = 0; i < concurrency; i++) one()
+    })
+    best = Math.min(best, (cpuNs() - t0) / total)
+  }
+  return best
+}
+for (const [concurrency, shuffled] of [[1, false], [100, false], [1000, false], [1000, true]] as const) {
+  for (const [name, impl] of [['none (baseline)', baseline], ['FIFO per budget', fifo], ['setTimeout per phase', perPhase]] as const) {
+    const ns = await phaseLoad(impl, concurrency, 200_000, shuffled)
+    console.log(`${`deadline ${name}: loop, ${concurrency} pending${shuffled ? ', shuffled' : ''}`.padEnd(56)} ${ns.toFixed(1).padStart(8)} ns/op`)
+  }
+}
 if (sink === Symbol.for('never')) console.log('')

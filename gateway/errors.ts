@@ -20,6 +20,7 @@ export const GatewayErrors = {
   UPSTREAM_RESET: { status: 502, code: 'GW_UPSTREAM_RESET', message: 'Upstream closed the connection before answering' },
   UPSTREAM_BAD_RESPONSE: { status: 502, code: 'GW_UPSTREAM_BAD_RESPONSE', message: 'Upstream sent an invalid response' },
   UPSTREAM_UNAVAILABLE: { status: 503, code: 'GW_UPSTREAM_UNAVAILABLE', message: 'No upstream node is available' },
+  PLUGIN_TIMEOUT: { status: 503, code: 'GW_PLUGIN_TIMEOUT', message: 'A plugin did not decide on this request in time', headers: { 'retry-after': '1' } },
   UPSTREAM_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_TIMEOUT', message: 'Upstream did not answer in time' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_CONNECT_TIMEOUT', message: 'Connecting to the upstream timed out' }
 } as const satisfies Record<string, Omit<ErrorReply, 'kind'>>
@@ -35,7 +36,8 @@ export function errorReply (status: number, code: string, message: string, heade
 
 /** Replies for the core's own errors, built once. */
 export const coreReplies = Object.fromEntries(
-  Object.entries(GatewayErrors).map(([name, e]) => [name, Object.freeze(errorReply(e.status, e.code, e.message))])
+  Object.entries(GatewayErrors).map(([name, e]: [string, Omit<ErrorReply, 'kind'>]) =>
+    [name, Object.freeze(errorReply(e.status, e.code, e.message, e.headers))])
 ) as Record<GatewayErrorName, ErrorReply>
 
 export function envelopeBody (status: number, code: string, message: string, requestId: string | undefined): string {

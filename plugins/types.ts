@@ -1,8 +1,10 @@
 // The plugin contract. A plugin is compiled once per route per config
-// (`create`), and the request path only calls the phase functions it returned.
+// (`create`), or once for the top-level `plugins:` (a global instance, run on
+// every route), and the request path only calls the phase functions it returned.
 //
-// Phases, in request order:
-//   access    before proxying, highest priority first. May answer the request
+// Phases, in request order; in each, the global instances run first (highest
+// priority first), then the route's (highest priority first):
+//   access    before proxying. May answer the request
 //             itself (return a reply) or stop with an error; may be async
 //             (Redis). May edit ctx.upstreamHeaders (forwarded request headers)
 //             and set ctx.upstreamName (grey release / blue-green).
@@ -39,7 +41,19 @@ export type PluginReply = DirectReply | ErrorReply
 export type AccessResult = PluginReply | undefined | void
 
 export interface PluginInstance {
+  /**
+   * May return a promise. The core waits for it at most `accessTimeout` ms;
+   * past that it applies `onAccessTimeout` and ignores the promise from then on.
+   */
   access?(ctx: RequestContext): AccessResult | Promise<AccessResult>
+  /** ms the core waits for a promise returned by access() (a positive integer); default `server.pluginTimeout`. */
+  accessTimeout?: number
+  /**
+   * When that wait runs out: 'closed' (default) answers 503 GW_PLUGIN_TIMEOUT
+   * with Retry-After; 'open' goes on with the next plugin as if access() had
+   * returned nothing.
+   */
+  onAccessTimeout?: 'open' | 'closed'
   response?(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void
   log?(ctx: RequestContext): void
   /** Called when the instance is retired by a reload that changed or removed it. */
@@ -82,7 +96,10 @@ export interface RedisConnection {
 /** Services the gateway hands to plugins at compile time (grows with later capabilities). */
 export interface PluginEnv {
   readonly logger: Logger
-  readonly routeId: string
+  /** 'global': an instance of the top-level `plugins:` (runs on every route); 'route': of one route's `plugins:`. */
+  readonly scope: 'global' | 'route'
+  /** The route's id; undefined for a global instance. */
+  readonly routeId: string | undefined
   now(): number
   /** The shared Redis connection; undefined when the config has no `redis:` section (see ConfigRefs for refusing that at validation). */
   readonly redis: RedisConnection | undefined

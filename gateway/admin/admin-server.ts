@@ -1,7 +1,7 @@
 // The admin API, on its own port: health and readiness for orchestrators,
 // Prometheus metrics, and the running config's state (version, last reload
-// result, routes, upstreams and their nodes, the services plugins share), plus
-// a reload trigger. Bound to
+// result, global plugins, routes, upstreams and their nodes, the services
+// plugins share), plus a reload trigger. Bound to
 // loopback by default; a bearer token is required when one is configured (and
 // config validation insists on one when the admin port is not loopback).
 // Every error it answers, its own or Fastify's, is the gateway's envelope.
@@ -91,6 +91,8 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       files: snap.files,
       routes: snap.routes.size,
       upstreams: snap.upstreams.size,
+      // Global plugins in run order, by name only: their options may hold secrets.
+      plugins: snap.global.plugins.map((p) => p.name),
       lastReload: gw.reloader.last ?? null
     }
   })
@@ -171,7 +173,9 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       upstream: route.upstreamName,
       nodes: snap.upstreams.get(route.upstreamName)?.nodes.map((n) => n.id) ?? [],
       forwardedPath: route.forwardPath(pathToForward(rawPath, path), hit) + (rawQuery === '' ? '' : '?' + rawQuery),
-      plugins: route.plugins.map((p) => p.name)
+      // The plugins the request would run, in order: the global ones first (also listed apart), then the route's.
+      plugins: [...snap.global.plugins, ...route.plugins].map((p) => p.name),
+      globalPlugins: snap.global.plugins.map((p) => p.name)
     }
   })
 

@@ -14,7 +14,8 @@ import type { SourceMap } from './yaml-source.js'
  * paths (`routes/3/match`, and every prefix of each) of the values that failed.
  */
 export function applySchema (root: Obj, sm: SourceMap, ctx: CheckContext, plugins: PluginMap): Set<string> {
-  nullPluginsToEmpty(root.routes as unknown[], plugins)
+  nullPluginsToEmpty(root.plugins, plugins)
+  for (const r of root.routes as unknown[]) if (isObj(r)) nullPluginsToEmpty(r.plugins, plugins)
   const errors = validateCoercing(root, sm, configValidator(plugins))
   const bad = new Set<string>()
   for (const e of translateErrors(errors)) {
@@ -30,13 +31,11 @@ export function applySchema (root: Obj, sm: SourceMap, ctx: CheckContext, plugin
   return bad
 }
 
-/** `plugins: {cors: }` enables a plugin with its defaults. */
-function nullPluginsToEmpty (routes: unknown[], plugins: PluginMap): void {
-  for (const r of routes) {
-    if (!isObj(r) || !isObj(r.plugins)) continue
-    for (const [name, def] of plugins) {
-      if (r.plugins[name] === null && (def.schema as Obj).type === 'object') r.plugins[name] = {}
-    }
+/** `plugins: {cors: }` enables a plugin with its defaults (in a route's `plugins:` and the top-level one). */
+function nullPluginsToEmpty (map: unknown, plugins: PluginMap): void {
+  if (!isObj(map)) return
+  for (const [name, def] of plugins) {
+    if (map[name] === null && (def.schema as Obj).type === 'object') map[name] = {}
   }
 }
 

@@ -1,12 +1,13 @@
 // Turns the schema-checked merged config tree into the GatewayConfig model,
 // doing the checks a schema cannot express on the way: the admin API's token
-// and port, chash / hashOn, and (in build-routes.ts) everything about routes.
+// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts)
+// everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
 import { buildRedis } from './build-redis.js'
-import { buildRoute, crossCheckRoutes } from './build-routes.js'
+import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
 import type { CheckContext } from './issue-sink.js'
@@ -47,6 +48,7 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
 
   // What plugin check()s may rely on: a `redis:` section that is present counts even when it has errors (reported on their own).
   const refs: ConfigRefs = { redis: isObj(root.redis), upstreams: new Set(Object.keys(upstreamsIn)) }
+  checkPlugins(['plugins'], root.plugins, bad, ctx, plugins, refs)
   const routesIn = root.routes as unknown[]
   const built: Array<RouteConfig | undefined> = []
   for (let i = 0; i < routesIn.length; i++) {
@@ -70,11 +72,13 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
       keepAliveTimeout: server.keepAliveTimeout,
       drainTimeout: server.drainTimeout,
       maxHeaderSize: server.maxHeaderSize,
-      maxUriLength: server.maxUriLength
+      maxUriLength: server.maxUriLength,
+      pluginTimeout: server.pluginTimeout
     },
     accessLog: { enabled: accessLog.enabled },
     node: node.id === undefined ? {} : { id: node.id },
     upstreams,
+    plugins: sortedCopy(root.plugins as Obj),
     routes: built as RouteConfig[]
   }
   if (redis !== undefined) model.redis = redis

@@ -1,6 +1,6 @@
 // The route part of build-model.ts: checks a route's rewrite rules, header
-// names and plugin options (each plugin's check(), given what the config
-// defines: ConfigRefs), then across routes the
+// names and plugin options (each plugin's check(), also for the top-level
+// `plugins:`, given what the config defines: ConfigRefs), then across routes the
 // upstream references, duplicate ids and routes no request can tell apart;
 // and builds each route's output form (the normalised `match:`).
 import type { PluginMap } from '../../plugins/registry.js'
@@ -39,19 +39,7 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
     }
   }
   const plugins = r.plugins as Obj
-  if (isObj(plugins)) {
-    for (const name of Object.keys(plugins)) {
-      const def = pluginDefs.get(name)
-      if (def?.check === undefined || bad.has(`${p}/plugins/${name}`)) continue
-      let problems: string[]
-      try {
-        problems = def.check(plugins[name], refs)
-      } catch (err) {
-        problems = [`check failed: ${(err as Error).message}`]
-      }
-      for (const msg of problems) issues.add(at([...path, 'plugins', name]), [...path, 'plugins', name], msg)
-    }
-  }
+  checkPlugins([...path, 'plugins'], plugins, bad, ctx, pluginDefs, refs)
   if (issues.count > before || bad.has(p) || !pathsOk) return undefined
 
   const stripPrefix = rw.stripPrefix as boolean
@@ -72,6 +60,23 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
   }
   if (r.bodyLimit !== undefined) out.bodyLimit = r.bodyLimit as number
   return out
+}
+
+/** Runs each plugin's check() on its options in a `plugins:` map at `path` (a route's, or the top-level one). */
+export function checkPlugins (path: PathSegment[], plugins: unknown, bad: Set<string>, { issues, at }: CheckContext, pluginDefs: PluginMap, refs: ConfigRefs): void {
+  if (!isObj(plugins)) return
+  const p = path.join('/')
+  for (const name of Object.keys(plugins)) {
+    const def = pluginDefs.get(name)
+    if (def?.check === undefined || bad.has(`${p}/${name}`)) continue
+    let problems: string[]
+    try {
+      problems = def.check(plugins[name], refs)
+    } catch (err) {
+      problems = [`check failed: ${(err as Error).message}`]
+    }
+    for (const msg of problems) issues.add(at([...path, name]), [...path, name], msg)
+  }
 }
 
 /** stripPrefix / prefix need `/*` paths; at most one way to rewrite; template parameters must exist. */

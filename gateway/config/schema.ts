@@ -56,6 +56,8 @@ export const serverSchema: Schema = {
     keepAliveTimeout: timeout(72_000, '0 switches off the closing of idle client connections: they would stay open for good'),
     // 0: stop without waiting for requests in flight.
     drainTimeout: duration(30_000),
+    pluginTimeout: timeout(1_000,
+      '0 switches off the deadline on plugins\' asynchronous access phases: a plugin whose promise never settles would hold its request for good'),
     maxHeaderSize: size(16 * 1024),
     maxUriLength: size(8 * 1024)
   }
@@ -173,7 +175,7 @@ export const routeRewriteSchema: Schema = {
   }
 }
 
-/** The `plugins:` map of a route: one property per known plugin, its own schema. */
+/** A `plugins:` map (a route's, or the top-level one of global plugins): one property per known plugin, its own schema. */
 export function pluginsSchema (plugins: ReadonlyMap<string, PluginDefinition>): Schema {
   const properties: Record<string, unknown> = {}
   for (const [name, def] of plugins) properties[name] = def.schema
@@ -262,6 +264,7 @@ export function configSchema (plugins: ReadonlyMap<string, PluginDefinition>): S
       node: nodeSchema,
       redis: redisSchema,
       include: { type: 'array', items: { type: 'string', minLength: 1 } },
+      plugins: pluginsSchema(plugins),
       upstreams: {
         type: 'object',
         default: {},

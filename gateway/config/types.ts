@@ -97,6 +97,8 @@ export interface ServerConfig {
   maxHeaderSize: number
   /** Longest request target (path + query) accepted -> 414. */
   maxUriLength: number
+  /** ms the core waits for a plugin's asynchronous access phase, unless the plugin sets its own (accessTimeout). */
+  pluginTimeout: number
 }
 
 export interface RedisEndpoint {
@@ -139,6 +141,8 @@ export interface GatewayConfig {
   /** Absent: no Redis; plugins needing one are refused at validation. */
   redis?: RedisConfig
   upstreams: Record<string, UpstreamConfig>
+  /** Global plugins: name -> options, like a route's `plugins:`; they run on every route, before the route's own. */
+  plugins: Record<string, unknown>
   routes: RouteConfig[]
 }
 

@@ -91,7 +91,7 @@ const validators = new WeakMap<PluginMap, ValidateFunction>()
 /**
  * Validates (and fills defaults into, and normalises) the merged configuration.
  * Compiled once per plugin set, on first use; each plugin's schema is compiled
- * into it under `routes[].plugins.<name>`.
+ * into it under `routes[].plugins.<name>` and `plugins.<name>`.
  */
 export function configValidator (plugins: PluginMap): ValidateFunction {
   let validate = validators.get(plugins)
@@ -184,9 +184,9 @@ export function splitPointer (pointer: string): string[] {
   return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
 }
 
-/** True when `path` (segments) is inside the `plugins:` map of a route. */
+/** True when `path` (segments) is a `plugins:` map: a route's, or the top-level one. */
 function isPluginsMap (path: readonly string[]): boolean {
-  return path.length === 3 && path[0] === 'routes' && path[2] === 'plugins'
+  return (path.length === 3 && path[0] === 'routes' && path[2] === 'plugins') || (path.length === 1 && path[0] === 'plugins')
 }
 
 /** Turns ajv errors into plain messages; drops the noise ajv adds around them. */

@@ -69,6 +69,8 @@ export class GatewayMetrics {
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
   readonly #errors = new Map<string, number>()
+  /** `scope plugin` -> access phases that did not settle within their budget. */
+  readonly #pluginTimeouts = new Map<string, number>()
   readonly #noRoute = new RouteMetrics(NO_ROUTE)
   #snapshot: (() => Snapshot) | undefined
   #inflight: (() => number) | undefined
@@ -127,6 +129,12 @@ export class GatewayMetrics {
     })
     custom('gateway_errors_total', 'Answers produced by the gateway itself, by error code', 'counter', () =>
       [...this.#errors].map(([code, value]) => ({ labels: { code }, value })))
+    custom('gateway_plugin_timeouts_total',
+      'Asynchronous access phases that did not settle within their budget, by plugin and scope (global or route)', 'counter', () =>
+        [...this.#pluginTimeouts].map(([key, value]) => {
+          const space = key.indexOf(' ')
+          return { labels: { plugin: key.slice(space + 1), scope: key.slice(0, space) }, value }
+        }))
     // Node state is read from the live snapshot at scrape time: nothing on the request path.
     const perNode = (read: (n: Snapshot['upstreams'] extends ReadonlyMap<string, infer U> ? U : never, i: number) => number) => () => {
       const out: MetricValue[] = []
@@ -168,6 +176,12 @@ export class GatewayMetrics {
   prune (snapshot: Snapshot): void {
     for (const id of this.#routes.keys()) if (!snapshot.routes.has(id)) this.#routes.delete(id)
     for (const name of this.#upstreams.keys()) if (!snapshot.upstreams.has(name)) this.#upstreams.delete(name)
+  }
+
+  /** An access phase of `plugin` (a global or a route instance) did not settle within its budget. */
+  pluginTimedOut (plugin: string, scope: 'global' | 'route'): void {
+    const key = `${scope} ${plugin}`
+    this.#pluginTimeouts.set(key, (this.#pluginTimeouts.get(key) ?? 0) + 1)
   }
 
   observeRequest (ctx: RequestContext, status: number, durationMs: number): void {

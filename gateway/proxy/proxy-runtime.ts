@@ -1,13 +1,14 @@
 // The request path. handle() runs once per request: normalise, route, run the
-// route's pre-compiled plugin phases, pick a node, and stream the exchange
-// through undici. Everything per-route was compiled when the config loaded.
+// pre-compiled plugin phases (the global plugins', then the route's), pick a
+// node, and stream the exchange through undici. Everything per-route was
+// compiled when the config loaded.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
 import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
 import { normalizePath, pathToForward } from '../routing/normalize-path.js'
-import type { Snapshot } from '../snapshot/types.js'
+import type { AccessStep, Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
 import { arrivedAfterClose, bodyUnread, closeAfter } from './closing.js'
@@ -18,6 +19,8 @@ import { completeUpgrade } from './websocket.js'
 import { relayInterim } from './interim-responses.js'
 import type { Duplex, Readable } from 'node:stream'
 import { classifyUpstreamError, isRetryable } from './upstream-errors.js'
+import { Deadlines, PendingAccess, type Deadline } from './deadlines.js'
+import { LogThrottle } from '../observability/log-throttle.js'
 
 const kCtx = Symbol('gateway.ctx')
 /** Set by the server on requests that arrived with `Expect: 100-continue`. */
@@ -35,6 +38,9 @@ export class ProxyRuntime {
   inflight = 0
   draining = false
   #idleWaiters: Array<() => void> = []
+  readonly #deadlines = new Deadlines((d) => this.#accessTimedOut(d))
+  /** Timeouts are counted one by one, but logged at most once per plugin per 10 s. */
+  readonly #timeoutLog = new LogThrottle(10_000)
 
   constructor (
     readonly snapshots: SnapshotSource,
@@ -182,28 +188,75 @@ export class ProxyRuntime {
     this.runAccess(ctx, 0)
   }
 
-  /** Runs access functions from index `from`; continues asynchronously when one returns a promise. */
+  /**
+   * Runs access phases from step `from`: the global plugins' steps, then the
+   * route's, numbered as one list. Continues asynchronously when one returns a
+   * promise (see #awaitAccess).
+   */
   runAccess (ctx: RequestContext, from: number): void {
-    const fns = ctx.route!.access
-    for (let i = from; i < fns.length; i++) {
+    const global = ctx.snapshot.global.access
+    const own = ctx.route!.access
+    const end = global.length + own.length
+    for (let i = from; i < end; i++) {
+      const step = i < global.length ? global[i]! : own[i - global.length]!
       let r: AccessResult | Promise<AccessResult>
       try {
-        r = fns[i]!(ctx)
+        r = step.run(ctx)
       } catch (err) {
         return this.pluginFailed(ctx, err)
       }
       if (r === undefined) continue
-      if (typeof (r as Promise<AccessResult>).then === 'function') {
-        (r as Promise<AccessResult>).then((v) => {
-          if (ctx.closed) return
-          if (v !== undefined) this.replyWith(ctx, v)
-          else this.runAccess(ctx, i + 1)
-        }, (err) => this.pluginFailed(ctx, err))
-        return
-      }
+      if (typeof (r as Promise<AccessResult>).then === 'function') return this.#awaitAccess(ctx, step, i, r as Promise<AccessResult>)
       return this.replyWith(ctx, r as PluginReply)
     }
     this.forward(ctx)
+  }
+
+  /**
+   * Step `i` returned a promise: the request goes on when it settles, or, when
+   * the step's budget runs out first, per its failure policy (#accessTimedOut).
+   * Whichever comes first wins; the other is ignored.
+   */
+  #awaitAccess (ctx: RequestContext, step: AccessStep, i: number, p: Promise<AccessResult>): void {
+    const wait = new PendingAccess(ctx, step, i)
+    this.#deadlines.start(wait, step.timeout || ctx.snapshot.config.server.pluginTimeout)
+    p.then((v) => { this.#accessSettled(wait, v, undefined) }, (err: unknown) => { this.#accessSettled(wait, undefined, err ?? new Error('rejected')) })
+  }
+
+  #accessSettled (wait: PendingAccess, v: AccessResult, err: unknown): void {
+    if (!this.#deadlines.settle(wait)) return // too late: the request went on without it
+    const ctx = wait.ctx!
+    wait.ctx = undefined
+    if (ctx.closed) return
+    try {
+      if (err !== undefined) this.pluginFailed(ctx, err)
+      else if (v !== undefined) this.replyWith(ctx, v)
+      else this.runAccess(ctx, wait.index + 1)
+    } catch (e) {
+      // Off the request's own call stack: a throw here would be an unhandled rejection.
+      this.#failed(ctx, e)
+    }
+  }
+
+  #accessTimedOut (d: Deadline): void {
+    const wait = d as PendingAccess
+    const ctx = wait.ctx!
+    wait.ctx = undefined
+    const { plugin, scope, failOpen } = wait.step
+    this.metrics.pluginTimedOut(plugin, scope)
+    const suppressed = this.#timeoutLog.admit(`${scope} ${plugin}`)
+    if (suppressed >= 0) {
+      this.logger.warn({ plugin, scope, route: ctx.route?.id, reqId: ctx.requestId, policy: failOpen ? 'open' : 'closed', suppressed },
+        'plugin access phase timed out')
+    }
+    if (ctx.closed) return
+    try {
+      if (failOpen) this.runAccess(ctx, wait.index + 1)
+      else this.replyError(ctx, coreReplies.PLUGIN_TIMEOUT)
+    } catch (err) {
+      // On a timer: a throw here would end the process.
+      this.#failed(ctx, err)
+    }
   }
 
   forward (ctx: RequestContext): void {
@@ -359,10 +412,19 @@ export class ProxyRuntime {
     ctx.res.end(body)
   }
 
+  /** Response phase: the global plugins', then the route's (only for a request that matched a route). */
   runResponsePhase (ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void {
     if (this.draining) headers.connection = 'close'
     const route = ctx.route
     if (route === undefined) return
+    const global = ctx.snapshot.global.response
+    for (let i = 0; i < global.length; i++) {
+      try {
+        global[i]!(ctx, status, headers)
+      } catch (err) {
+        this.logger.error({ err, route: route.id, reqId: ctx.requestId, scope: 'global' }, 'plugin response phase failed')
+      }
+    }
     const fns = route.response
     for (let i = 0; i < fns.length; i++) {
       try {
@@ -386,6 +448,15 @@ export class ProxyRuntime {
     this.releaseNode(ctx)
     const route = ctx.route
     if (route !== undefined) {
+      // The global plugins', then the route's.
+      const global = ctx.snapshot.global.log
+      for (let i = 0; i < global.length; i++) {
+        try {
+          global[i]!(ctx)
+        } catch (err) {
+          this.logger.error({ err, route: route.id, scope: 'global' }, 'plugin log phase failed')
+        }
+      }
       const fns = route.log
       for (let i = 0; i < fns.length; i++) {
         try {

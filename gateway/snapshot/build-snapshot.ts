@@ -4,11 +4,12 @@
 // plugin instances whose options did not change (so a limiter's counters survive
 // an edit of its route's match or of another plugin), and the whole route table
 // when no route changed (an upstream-only change never rebuilds routing). The
-// services handed to plugins (services/plugin-services.ts) are carried over
-// too; an instance that read one that changed is created again.
+// global plugins are compiled apart from the routes: a change to them
+// recompiles no route. The services handed to plugins (services/plugin-services.ts)
+// are carried over too; an instance that read one that changed is created again.
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
-import { byPriority, type PluginRegistry } from '../../plugins/registry.js'
+import type { PluginRegistry } from '../../plugins/registry.js'
 import type { PluginDefinition, PluginEnv, PluginInstance, RedisConnection } from '../../plugins/types.js'
 import { isStale, servicesFor, type Services, type Uses } from '../services/plugin-services.js'
 import { compileRouterAsync } from '../routing/router.js'
@@ -19,7 +20,8 @@ import type { NodeConnectionRegistry } from '../upstream/node-connection.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { compileForwardPath } from './forward-path.js'
 import type { ConfigKeys } from '../config/load-config.js'
-import type { AccessFn, CompiledRoute, LogFn, ResponseFn, Snapshot } from './types.js'
+import { compilePlugins, retiredInstances } from './compile-plugins.js'
+import type { CompiledRoute, Snapshot } from './types.js'
 
 export interface BuildInput {
   config: GatewayConfig
@@ -101,15 +103,15 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
 
   const routerMs = Math.round((performance.now() - routerStart) * 10) / 10
   if (!sameRoutes) await yieldToEventLoop()
+  const global = compilePlugins(config.plugins, prev?.global, deps.plugins.plugins, 'global', 'global plugins', services,
+    (def, uses) => pluginEnv(def, undefined, deps, services, uses))
   const retiredPlugins: PluginInstance[] = []
   if (prev !== undefined) {
     for (const [id, old] of prev.routes) {
       const next = routes.get(id)
-      if (next === old) continue
-      for (const p of old.plugins) {
-        if (next?.plugins.some((q) => q.instance === p.instance) !== true) retiredPlugins.push(p.instance)
-      }
+      if (next !== old) retiredInstances(old, next, retiredPlugins)
     }
+    retiredInstances(prev.global, global, retiredPlugins)
   }
 
   const snapshot: Snapshot = {
@@ -120,6 +122,7 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
     files: input.files,
     router,
     routes,
+    global,
     upstreams,
     services,
     trust: prev !== undefined && prev.config.server.trustedProxies.join() === config.server.trustedProxies.join()
@@ -134,41 +137,31 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
   }
 }
 
+/**
+ * The environment of a new instance of `def`: on route `routeId`, or global
+ * (undefined). Reading a service is recorded in `uses`: the instance is created
+ * again when that service changes.
+ */
+function pluginEnv (def: PluginDefinition, routeId: string | undefined, deps: BuildDeps, services: Services, uses: Uses): PluginEnv {
+  let logger: Logger | undefined
+  // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
+  return {
+    get logger (): Logger {
+      return (logger ??= deps.logger.child(routeId === undefined ? { plugin: def.name, scope: 'global' } : { plugin: def.name, route: routeId }))
+    },
+    scope: routeId === undefined ? 'global' : 'route',
+    routeId,
+    now: Date.now,
+    get redis (): RedisConnection | undefined { return (uses.redis = services.redis) },
+    metrics: deps.metrics.registry,
+    get nodeId (): string { return (uses.nodeId = services.nodeId) }
+  }
+}
+
 function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps: BuildDeps, services: Services,
   old: CompiledRoute | undefined): CompiledRoute {
-  const defs: PluginDefinition[] = []
-  for (const name of Object.keys(rc.plugins)) {
-    const def = deps.plugins.plugins.get(name)
-    if (def === undefined) throw new Error(`route ${rc.id}: unknown plugin "${name}"`)
-    defs.push(def)
-  }
-  defs.sort(byPriority)
-  const plugins = defs.map((def) => {
-    const optionsKey = JSON.stringify(rc.plugins[def.name])
-    const same = old?.plugins.find((p) => p.name === def.name && p.optionsKey === optionsKey)
-    if (same !== undefined && !isStale(same.uses, services)) return same
-    let logger: Logger | undefined
-    const uses: Uses = {}
-    // A child logger costs microseconds; 10,000 routes x plugins would add up, so it is made on first use.
-    // Reading a service is recorded: the instance is created again when that service changes.
-    const env: PluginEnv = {
-      get logger (): Logger { return (logger ??= deps.logger.child({ plugin: def.name, route: rc.id })) },
-      routeId: rc.id,
-      now: Date.now,
-      get redis (): RedisConnection | undefined { return (uses.redis = services.redis) },
-      metrics: deps.metrics.registry,
-      get nodeId (): string { return (uses.nodeId = services.nodeId) }
-    }
-    return { name: def.name, optionsKey, instance: def.create(rc.plugins[def.name], env), uses }
-  })
-  const access: AccessFn[] = []
-  const response: ResponseFn[] = []
-  const log: LogFn[] = []
-  for (const { instance } of plugins) {
-    if (instance.access !== undefined) access.push(instance.access.bind(instance))
-    if (instance.response !== undefined) response.push(instance.response.bind(instance))
-    if (instance.log !== undefined) log.push(instance.log.bind(instance))
-  }
+  const chain = compilePlugins(rc.plugins, old, deps.plugins.plugins, 'route', `route ${rc.id}`, services,
+    (def, uses) => pluginEnv(def, rc.id, deps, services, uses))
   return {
     id: rc.id,
     key,
@@ -177,10 +170,7 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
     bodyLimit: rc.bodyLimit ?? config.server.bodyLimit,
     websocket: rc.websocket,
     forwardPath: compileForwardPath(rc),
-    access,
-    response,
-    log,
-    plugins,
+    ...chain,
     metrics: deps.metrics.routeMetrics(rc.id)
   }
 }

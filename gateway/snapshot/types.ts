@@ -14,7 +14,38 @@ export type AccessFn = NonNullable<PluginInstance['access']>
 export type ResponseFn = (ctx: RequestContext, status: number, headers: OutgoingHttpHeaders) => void
 export type LogFn = (ctx: RequestContext) => void
 
-export interface CompiledRoute {
+/** One plugin instance's access phase, with what the core does when a promise it returns is late. */
+export interface AccessStep {
+  readonly run: AccessFn
+  /** The plugin's name and scope: the labels of its timeouts. */
+  readonly plugin: string
+  readonly scope: 'global' | 'route'
+  /** ms to wait for a promise; 0: `server.pluginTimeout` of the request's snapshot (so a change to it recompiles nothing). */
+  readonly timeout: number
+  /** onAccessTimeout 'open': go on as if the phase returned nothing; else answer 503 GW_PLUGIN_TIMEOUT. */
+  readonly failOpen: boolean
+}
+
+export interface CompiledPlugin {
+  readonly name: string
+  /**
+   * The plugin's options as JSON: the instance is reused across reloads while
+   * this is unchanged and the services it read (`uses`) are the same.
+   */
+  readonly optionsKey: string
+  readonly instance: PluginInstance
+  readonly uses: Uses
+}
+
+/** A list of plugin instances compiled into phase arrays, each in run order (priority, highest first). */
+export interface PluginChain {
+  readonly access: readonly AccessStep[]
+  readonly response: readonly ResponseFn[]
+  readonly log: readonly LogFn[]
+  readonly plugins: readonly CompiledPlugin[]
+}
+
+export interface CompiledRoute extends PluginChain {
   readonly id: string
   /** Identity for reuse across reloads: a digest of the route's config. */
   readonly key: string
@@ -24,14 +55,6 @@ export interface CompiledRoute {
   readonly websocket: boolean
   /** The path sent upstream (before the node's base path), from the request's `pathToForward` and the match. */
   readonly forwardPath: (path: string, hit: RouteHit<CompiledRoute>) => string
-  readonly access: readonly AccessFn[]
-  readonly response: readonly ResponseFn[]
-  readonly log: readonly LogFn[]
-  /**
-   * `optionsKey`: the plugin's options as JSON; an instance is reused while it
-   * is unchanged and the services it read (`uses`) are the same.
-   */
-  readonly plugins: ReadonlyArray<{ name: string; optionsKey: string; instance: PluginInstance; uses: Uses }>
   readonly metrics: RouteMetrics
 }
 
@@ -43,6 +66,12 @@ export interface Snapshot {
   readonly files: readonly string[]
   readonly router: Router<CompiledRoute>
   readonly routes: ReadonlyMap<string, CompiledRoute>
+  /**
+   * The global plugins (top-level `plugins:`): in every phase of a request that
+   * matched a route, they run before the route's own. Kept apart from the
+   * routes, so a change to them recompiles no route.
+   */
+  readonly global: PluginChain
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly trust: TrustPolicy
   /** What its plugins were given: the shared Redis connection, the node id. */

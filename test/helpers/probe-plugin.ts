@@ -3,21 +3,52 @@
 // phase does; what happens to its instances is recorded in `probe`, which the
 // tests read (the gateway and the test import this module by the same URL, so
 // they share it; the config worker imports its own copy, for the schema only).
+// Two definitions: `probe` (priority 5000) and `probe-low` (priority 10), the
+// same plugin under another name, for tests of the order between plugins.
 // `scope: cluster` stands for a limit shared through Redis: refused by check()
 // without a top-level `redis:`, and such an instance reads env.redis (recorded
 // in `probe.redis`).
-import type { AccessResult, PluginDefinition, PluginInstance, RedisConnection } from '../../plugins/types.js'
+import type { AccessResult, PluginDefinition, PluginEnv, PluginInstance, RedisConnection } from '../../plugins/types.js'
 
 export const probePluginModule = new URL(import.meta.url).href
 
-export type ProbeAccess = 'none' | 'pass-async' | 'answer-async' | 'throw' | 'reject'
-export interface ProbeOptions { tag: string; access: ProbeAccess; scope?: 'local' | 'cluster' }
+export const PROBE_ACCESS = [
+  'none', 'pass', 'pass-async', 'answer-async', 'throw', 'reject', 'never', 'slow', 'slow-answer', 'slow-reject'
+] as const
+/**
+ * What the access phase does. none: no access phase. pass: passes at once
+ * (synchronously). pass-async / answer-async / reject: pass / answer / reject on
+ * the next turn. throw: throws. never: returns a promise that never settles.
+ * slow / slow-answer / slow-reject: pass / answer / reject after `delayMs`.
+ */
+export type ProbeAccess = typeof PROBE_ACCESS[number]
+export interface ProbeOptions {
+  tag: string
+  access: ProbeAccess
+  /** For the slow modes: ms before the promise settles (default 0). */
+  delayMs?: number
+  /** Copied onto the instance when given. */
+  accessTimeout?: number
+  onAccessTimeout?: 'open' | 'closed'
+  scope?: 'local' | 'cluster'
+}
+
+/** A tag check() refuses, for the tests of plugin check() problems. */
+export const PROBE_REFUSED_TAG = 'refused-by-check'
 
 export const probe = {
   /** Tag of each instance close() was called on, once per call. */
   closed: [] as string[],
   /** One entry per log() call. */
   logged: [] as Array<{ tag: string; requestId: string; status: number }>,
+  /** One entry per create(): the instance's tag and what its env said. */
+  created: [] as Array<{ tag: string; scope: PluginEnv['scope']; routeId: string | undefined }>,
+  /** One entry per phase call of every instance, in call order. */
+  order: [] as Array<{ tag: string; phase: 'access' | 'response' | 'log'; requestId: string }>,
+  /** One entry per access promise of the never and slow modes, when it is made. */
+  started: [] as Array<{ tag: string; requestId: string }>,
+  /** One entry per access promise of the slow modes, just before it settles. */
+  settled: [] as Array<{ tag: string; requestId: string }>,
   /** Each `scope: cluster` instance created: its tag and the Redis connection it was given. */
   redis: [] as Array<{ tag: string; redis: RedisConnection | undefined }>
 }
@@ -27,54 +58,102 @@ export function loggedFor (tag: string): Array<{ tag: string; requestId: string;
   return probe.logged.filter((l) => l.tag === tag)
 }
 
+/** `tag:phase` of each phase call made for the request `requestId`, in order. */
+export function orderFor (requestId: string): string[] {
+  return probe.order.filter((o) => o.requestId === requestId).map((o) => `${o.tag}:${o.phase}`)
+}
+
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+const after = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 function accessPhase (options: ProbeOptions): PluginInstance['access'] {
+  const { tag, delayMs = 0 } = options
+  const answer = (): AccessResult => ({ kind: 'reply', status: 200, headers: { 'content-type': 'text/plain' }, body: `answered by ${tag}` })
   switch (options.access) {
     case 'none': return undefined
+    case 'pass': return () => undefined
     case 'pass-async': return async (ctx): Promise<AccessResult> => {
       await nextTurn()
-      ctx.upstreamHeaders['x-probe'] = options.tag
+      ctx.upstreamHeaders['x-probe'] = tag
       return undefined
     }
     case 'answer-async': return async (): Promise<AccessResult> => {
       await nextTurn()
-      return { kind: 'reply', status: 200, headers: { 'content-type': 'text/plain' }, body: `answered by ${options.tag}` }
+      return answer()
     }
-    case 'throw': return () => { throw new Error(`${options.tag} throws`) }
+    case 'throw': return () => { throw new Error(`${tag} throws`) }
     case 'reject': return async (): Promise<AccessResult> => {
       await nextTurn()
-      throw new Error(`${options.tag} rejects`)
+      throw new Error(`${tag} rejects`)
+    }
+    case 'never': return (ctx) => {
+      probe.started.push({ tag, requestId: ctx.requestId })
+      return new Promise<AccessResult>(() => {})
+    }
+    case 'slow': case 'slow-answer': case 'slow-reject': {
+      const mode = options.access
+      return async (ctx): Promise<AccessResult> => {
+        probe.started.push({ tag, requestId: ctx.requestId })
+        await after(delayMs)
+        probe.settled.push({ tag, requestId: ctx.requestId })
+        if (mode === 'slow-reject') throw new Error(`${tag} rejects late`)
+        if (mode === 'slow-answer') return answer()
+        ctx.upstreamHeaders['x-probe'] = tag
+        return undefined
+      }
     }
   }
 }
 
-export const probePlugin: PluginDefinition<ProbeOptions> = {
-  name: 'probe',
-  priority: 5000,
-  schema: {
-    type: 'object',
-    properties: {
-      tag: { type: 'string', minLength: 1 },
-      access: { type: 'string', enum: ['none', 'pass-async', 'answer-async', 'throw', 'reject'], default: 'none' },
-      scope: { type: 'string', enum: ['local', 'cluster'] }
+function definition (name: string, priority: number): PluginDefinition<ProbeOptions> {
+  return {
+    name,
+    priority,
+    schema: {
+      type: 'object',
+      properties: {
+        tag: { type: 'string', minLength: 1 },
+        access: { type: 'string', enum: [...PROBE_ACCESS], default: 'none' },
+        delayMs: { type: 'integer', minimum: 0 },
+        // Any number, so that the core's own check of the instance field is reached.
+        accessTimeout: { type: 'number' },
+        onAccessTimeout: { type: 'string', enum: ['open', 'closed'] },
+        scope: { type: 'string', enum: ['local', 'cluster'] }
+      },
+      required: ['tag'],
+      additionalProperties: false
     },
-    required: ['tag'],
-    additionalProperties: false
-  },
-  check (options, refs) {
-    return options.scope === 'cluster' && !refs.redis ? ['scope "cluster" needs a top-level redis: section (the shared counters live there)'] : []
-  },
-  create (options, env) {
-    if (options.scope === 'cluster') probe.redis.push({ tag: options.tag, redis: env.redis })
-    const instance: PluginInstance = {
-      log (ctx) { probe.logged.push({ tag: options.tag, requestId: ctx.requestId, status: ctx.status }) },
-      close () { probe.closed.push(options.tag) }
+    check (options, refs) {
+      if (options.tag === PROBE_REFUSED_TAG) return [`tag "${PROBE_REFUSED_TAG}" is refused by check()`]
+      return options.scope === 'cluster' && !refs.redis ? ['scope "cluster" needs a top-level redis: section (the shared counters live there)'] : []
+    },
+    create (options, env) {
+      const { tag } = options
+      probe.created.push({ tag, scope: env.scope, routeId: env.routeId })
+      if (options.scope === 'cluster') probe.redis.push({ tag, redis: env.redis })
+      const instance: PluginInstance = {
+        response (ctx) { probe.order.push({ tag, phase: 'response', requestId: ctx.requestId }) },
+        log (ctx) {
+          probe.order.push({ tag, phase: 'log', requestId: ctx.requestId })
+          probe.logged.push({ tag, requestId: ctx.requestId, status: ctx.status })
+        },
+        close () { probe.closed.push(tag) }
+      }
+      const access = accessPhase(options)
+      if (access !== undefined) {
+        instance.access = (ctx) => {
+          probe.order.push({ tag, phase: 'access', requestId: ctx.requestId })
+          return access(ctx)
+        }
+      }
+      if (options.accessTimeout !== undefined) instance.accessTimeout = options.accessTimeout
+      if (options.onAccessTimeout !== undefined) instance.onAccessTimeout = options.onAccessTimeout
+      return instance
     }
-    const access = accessPhase(options)
-    if (access !== undefined) instance.access = access
-    return instance
   }
 }
 
-export const plugins: PluginDefinition[] = [probePlugin]
+export const probePlugin = definition('probe', 5000)
+export const probeLowPlugin = definition('probe-low', 10)
+
+export const plugins: PluginDefinition[] = [probePlugin, probeLowPlugin]

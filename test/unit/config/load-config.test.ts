@@ -37,7 +37,8 @@ describe('loadConfig: a good minimal config gets every default', () => {
         keepAliveTimeout: 72000,
         drainTimeout: 30000,
         maxHeaderSize: 16384,
-        maxUriLength: 8192
+        maxUriLength: 8192,
+        pluginTimeout: 1000
       },
       accessLog: { enabled: true },
       node: {},
@@ -51,6 +52,7 @@ describe('loadConfig: a good minimal config gets every default', () => {
           retries: 1
         }
       },
+      plugins: {},
       routes: [{
         id: 'a',
         match: { hosts: [], paths: ['/a'], methods: [], headers: {}, query: {} },
@@ -969,7 +971,8 @@ describe('loadConfig: accepted forms', () => {
         '  headersTimeout: 5s',
         '  requestTimeout: 2m',
         '  keepAliveTimeout: 1h',
-        '  drainTimeout: 0'
+        '  drainTimeout: 0',
+        '  pluginTimeout: 250ms'
       )
     })
     assert.deepEqual(config.server, {
@@ -980,7 +983,8 @@ describe('loadConfig: accepted forms', () => {
       keepAliveTimeout: 3600000,
       drainTimeout: 0,
       maxHeaderSize: 8192,
-      maxUriLength: 8192
+      maxUriLength: 8192,
+      pluginTimeout: 250
     })
     assert.equal(config.routes[0]!.bodyLimit, 10 * 1024 * 1024)
     assert.deepEqual(config.upstreams.users!.timeouts, { connect: 250, header: 60000, idle: 90000 })
@@ -1040,7 +1044,7 @@ describe('loadConfig: accepted forms', () => {
       ) + EMPTY_ROUTES
     })
     assert.deepEqual(lines, [
-      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, node, redis, include, upstreams, routes)',
+      'main.yaml:1:1: unknown key "x-defaults" (allowed: listen, admin, server, accessLog, node, redis, include, plugins, upstreams, routes)',
       'main.yaml:1:26: upstreams.u.retries: must be an integer, got string "many"'
     ])
   })

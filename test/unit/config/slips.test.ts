@@ -79,6 +79,12 @@ const durationCases: Case[] = [
       '(0 switches off the closing of idle client connections: they would stay open for good)']
   },
   {
+    name: 'server.pluginTimeout: 0',
+    files: { 'main.yaml': UPSTREAM + ROUTE + y('server:', '  pluginTimeout: 0') },
+    expected: ['main.yaml:10:18: server.pluginTimeout: must be at least 1ms ' +
+      '(0 switches off the deadline on plugins\' asynchronous access phases: a plugin whose promise never settles would hold its request for good)']
+  },
+  {
     name: 'server.headersTimeout above server.requestTimeout (Node refuses to start the server)',
     files: { 'main.yaml': UPSTREAM + ROUTE + y('server:', '  headersTimeout: 2m', '  requestTimeout: 1m') },
     expected: ['main.yaml:10:19: server.headersTimeout: must not be longer than server.requestTimeout (60000ms)']

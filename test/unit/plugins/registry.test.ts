@@ -21,7 +21,7 @@ test('no extra modules: the built-in registry', async () => {
 
 test('extra modules add their plugins to the built-in ones; the same list gives the same registry', async () => {
   const r = await loadPluginRegistry([probePluginModule])
-  assert.deepEqual([...r.plugins.keys()], [...builtinPlugins.keys(), 'probe'])
+  assert.deepEqual([...r.plugins.keys()], [...builtinPlugins.keys(), 'probe', 'probe-low'])
   assert.equal(r.plugins.get('probe'), probePlugin)
   assert.deepEqual(r.modules, [probePluginModule])
   assert.equal(await loadPluginRegistry([probePluginModule]), r)
