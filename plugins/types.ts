@@ -58,6 +58,12 @@ export interface PluginInstance {
   log?(ctx: RequestContext): void
   /** Called when the instance is retired by a reload that changed or removed it. */
   close?(): void | Promise<void>
+  /**
+   * What the admin API shows of this instance (`GET /admin/plugins`): its
+   * live state (a limit's scope, key, mode, usage), never secrets. Called per
+   * admin request, never on the request path.
+   */
+  status?(): Record<string, unknown>
 }
 
 export type RedisState = 'connecting' | 'ready' | 'down'
