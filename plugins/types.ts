@@ -112,8 +112,8 @@ export interface PluginEnv {
   /**
    * The registry exported on the admin /metrics. It lives as long as the
    * process, while a plugin instance lives until a reload changes it: create
-   * a metric once (`registry.getSingleMetric(name) ?? new Counter({..., registers: [registry]})`)
-   * and label it by route.
+   * metrics with `counter()` / `gauge()` of plugins/metrics.ts (the one
+   * already registered under that name, else a new one) and label them by route.
    */
   readonly metrics: Registry
   /** This gateway's identity among its peers: `node.id` from the config, else `hostname:pid`. */
