@@ -15,6 +15,7 @@ import { ProxyRuntime } from './proxy/proxy-runtime.js'
 import { ConfigWatcher } from './reload/config-watcher.js'
 import { Reloader } from './reload/reloader.js'
 import { buildSnapshot } from './snapshot/build-snapshot.js'
+import { closePlugins } from './snapshot/close-plugins.js'
 import type { Snapshot } from './snapshot/types.js'
 import { NodeConnectionRegistry } from './upstream/node-connection.js'
 import { attachWebSocketProxy } from './proxy/websocket.js'
@@ -32,6 +33,9 @@ export interface GatewayOptions {
    */
   signal?: AbortSignal
 }
+
+/** The longest the stop waits for the plugin instances' close() (a hanging one must not hold the exit). */
+const PLUGIN_CLOSE_TIMEOUT = 2000
 
 export class ConfigRefusedError extends Error {
   constructor (readonly errors: string[]) {
@@ -104,7 +108,8 @@ export class Gateway {
       // Leave nothing half-open (a data plane listening without its admin API).
       gw.#watcher?.close()
       process.off('SIGHUP', gw.#onHup)
-      await Promise.allSettled([gw.dataPlane.close(), gw.admin.close(), registry.closeAll()])
+      await Promise.allSettled([gw.dataPlane.close(), gw.admin.close(), registry.closeAll(),
+        closePlugins([snapshot], PLUGIN_CLOSE_TIMEOUT, logger)])
       snapshot.services.redis?.close()
       throw err
     }
@@ -145,7 +150,11 @@ export class Gateway {
   /**
    * Graceful stop: readiness fails, the listener closes, idle keep-alive
    * connections close, in-flight requests finish (their responses carry
-   * `Connection: close`) within the drain timeout, then everything closes.
+   * `Connection: close`) within the drain timeout, then everything closes:
+   * the servers, then the upstream pools and the plugin instances of every
+   * live snapshot (each close() once, waited for at most
+   * PLUGIN_CLOSE_TIMEOUT), then the Redis connections, last, as a plugin's
+   * close() may still use Redis.
    */
   async stop (): Promise<void> {
     if (this.draining) return
@@ -154,6 +163,7 @@ export class Gateway {
     this.runtime.draining = true
     process.off('SIGHUP', this.#onHup)
     this.#watcher?.close()
+    const reloadsOver = this.reloader.stop()
     const server = this.dataPlane.server as Server
     const closed = new Promise<void>((resolve) => server.close(() => resolve()))
     server.closeIdleConnections()
@@ -169,8 +179,9 @@ export class Gateway {
     await closed
     await this.dataPlane.close()
     await this.admin.close()
-    await this.registry.closeAll()
-    for (const snap of this.reloader.live) snap.services.redis?.close()
+    const live = await reloadsOver
+    await Promise.all([this.registry.closeAll(), closePlugins(live, PLUGIN_CLOSE_TIMEOUT, this.logger)])
+    for (const snap of live) snap.services.redis?.close()
     this.logger.info({ timedOut }, 'gateway stopped')
   }
 }

@@ -52,6 +52,8 @@ export class Reloader {
    * yields to the event loop).
    */
   #building = false
+  /** Set by stop(): no reload runs and no snapshot is retired any more (the gateway closes what they hold). */
+  #stopped = false
   last: ReloadOutcome | undefined
 
   constructor (first: Snapshot, readonly deps: ReloaderDeps) {
@@ -72,6 +74,9 @@ export class Reloader {
    * force keeps serving (a reload must never end the process).
    */
   reload (trigger: string): Promise<ReloadOutcome> {
+    if (this.#stopped) {
+      return Promise.resolve({ at: new Date().toISOString(), trigger, result: 'failed', version: this.#current.version, errors: ['the gateway is stopping'], durationMs: 0, compileMs: 0 })
+    }
     if (this.#running === undefined) {
       this.#running = this.#runSafely(trigger).finally(() => { this.#running = undefined })
       return this.#running
@@ -87,6 +92,19 @@ export class Reloader {
       this.#queued.triggers.push(trigger)
     }
     return this.#queued.promise
+  }
+
+  /**
+   * For the gateway's stop: from now on reload() runs nothing (it answers
+   * 'failed') and replaced snapshots are no longer retired one by one, so the
+   * caller owns what every live snapshot holds (plugin instances, pools, Redis
+   * connections) and closes each once. Resolves, with those snapshots, once a
+   * reload already running (and one queued behind it) is over.
+   */
+  async stop (): Promise<Snapshot[]> {
+    this.#stopped = true
+    await (this.#queued?.promise ?? this.#running)
+    return this.live
   }
 
   /** #run, with anything it throws (a bug on the reload path) turned into a failed outcome. */
@@ -176,6 +194,7 @@ export class Reloader {
   #retire (prev: Snapshot, plugins: PluginInstance[]): void {
     this.#draining.add(prev)
     const check = (): void => {
+      if (this.#stopped) return
       if (prev.inflight > 0 || this.#building) {
         setTimeout(attempt, 50).unref()
         return

@@ -7,7 +7,8 @@
 // same plugin under another name, for tests of the order between plugins.
 // `scope: cluster` stands for a limit shared through Redis: refused by check()
 // without a top-level `redis:`, and such an instance reads env.redis (recorded
-// in `probe.redis`).
+// in `probe.redis`). `close` and `status` say what close() and status() do,
+// for the tests of the gateway's stop and of the admin API.
 import type { AccessResult, PluginDefinition, PluginEnv, PluginInstance, RedisConnection } from '../../plugins/types.js'
 
 export const probePluginModule = new URL(import.meta.url).href
@@ -31,7 +32,27 @@ export interface ProbeOptions {
   accessTimeout?: number
   onAccessTimeout?: 'open' | 'closed'
   scope?: 'local' | 'cluster'
+  /** What close() does besides recording the tag: see PROBE_CLOSE (default 'return'). */
+  close?: ProbeClose
+  /** What status() returns: see PROBE_STATUS (default 'plain'). */
+  status?: ProbeStatus
 }
+
+export const PROBE_CLOSE = ['return', 'hang', 'throw', 'redis'] as const
+/**
+ * return: returns at once. hang: returns a promise that never settles. throw:
+ * throws. redis: SETs `<keyPrefix>closed:<tag>` through env.redis and resolves
+ * once Redis answered (needs a top-level redis:).
+ */
+export type ProbeClose = typeof PROBE_CLOSE[number]
+
+export const PROBE_STATUS = ['plain', 'limit', 'throw', 'none'] as const
+/**
+ * plain: `{tag, requests}` (requests: log() calls so far). limit: the status
+ * of a limit (`kind: 'limit'`, its scope node or cluster, key, mode, usage).
+ * throw: status() throws. none: no status().
+ */
+export type ProbeStatus = typeof PROBE_STATUS[number]
 
 /** A tag check() refuses, for the tests of plugin check() problems. */
 export const PROBE_REFUSED_TAG = 'refused-by-check'
@@ -118,7 +139,9 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
         // Any number, so that the core's own check of the instance field is reached.
         accessTimeout: { type: 'number' },
         onAccessTimeout: { type: 'string', enum: ['open', 'closed'] },
-        scope: { type: 'string', enum: ['local', 'cluster'] }
+        scope: { type: 'string', enum: ['local', 'cluster'] },
+        close: { type: 'string', enum: [...PROBE_CLOSE] },
+        status: { type: 'string', enum: [...PROBE_STATUS] }
       },
       required: ['tag'],
       additionalProperties: false
@@ -130,14 +153,33 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
     create (options, env) {
       const { tag } = options
       probe.created.push({ tag, scope: env.scope, routeId: env.routeId })
-      if (options.scope === 'cluster') probe.redis.push({ tag, redis: env.redis })
+      const redis = options.scope === 'cluster' || options.close === 'redis' ? env.redis : undefined
+      if (options.scope === 'cluster') probe.redis.push({ tag, redis })
+      let requests = 0
       const instance: PluginInstance = {
         response (ctx) { probe.order.push({ tag, phase: 'response', requestId: ctx.requestId }) },
         log (ctx) {
+          requests++
           probe.order.push({ tag, phase: 'log', requestId: ctx.requestId })
           probe.logged.push({ tag, requestId: ctx.requestId, status: ctx.status })
         },
-        close () { probe.closed.push(tag) }
+        close () {
+          probe.closed.push(tag)
+          switch (options.close) {
+            case 'hang': return new Promise<void>(() => {})
+            case 'throw': throw new Error(`${tag} close throws`)
+            case 'redis': return redis?.client.set(`${redis.keyPrefix}closed:${tag}`, '1').then(() => {})
+            default: return undefined
+          }
+        }
+      }
+      switch (options.status) {
+        case undefined: case 'plain': instance.status = () => ({ tag, requests }); break
+        case 'limit': instance.status = () => ({
+          kind: 'limit', scope: options.scope === 'cluster' ? 'cluster' : 'node', key: ['route'], mode: 'enforce', usage: { requests }, tag
+        }); break
+        case 'throw': instance.status = () => { throw new Error(`${tag} status fails`) }; break
+        default: break
       }
       const access = accessPhase(options)
       if (access !== undefined) {
