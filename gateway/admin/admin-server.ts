@@ -1,7 +1,8 @@
 // The admin API, on its own port: health and readiness for orchestrators,
 // Prometheus metrics, and the running config's state (version, last reload
 // result, global plugins, routes, upstreams and their nodes, the services
-// plugins share), plus a reload trigger. Bound to
+// plugins share, the plugin instances in force and the limits among them),
+// plus a reload trigger. Bound to
 // loopback by default; a bearer token is required when one is configured (and
 // config validation insists on one when the admin port is not loopback).
 // Every error it answers, its own or Fastify's, is the gateway's envelope.
@@ -13,6 +14,7 @@ import { GatewayErrors } from '../errors.js'
 import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
 import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
+import { registerPluginRoutes } from './plugin-routes.js'
 
 /** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
@@ -142,6 +144,8 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       redis: redis === undefined ? { configured: false } : { configured: true, ...redis.status() }
     }
   })
+
+  registerPluginRoutes(app, gw)
 
   // Which route would serve a request, and what the upstream would be sent: for
   // checking an edit before (or after) it goes live. Header conditions are given

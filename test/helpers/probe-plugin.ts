@@ -46,11 +46,12 @@ export const PROBE_CLOSE = ['return', 'hang', 'throw', 'redis'] as const
  */
 export type ProbeClose = typeof PROBE_CLOSE[number]
 
-export const PROBE_STATUS = ['plain', 'limit', 'throw', 'none'] as const
+export const PROBE_STATUS = ['plain', 'limit', 'throw', 'none', 'bad-limit', 'not-json'] as const
 /**
  * plain: `{tag, requests}` (requests: log() calls so far). limit: the status
  * of a limit (`kind: 'limit'`, its scope node or cluster, key, mode, usage).
- * throw: status() throws. none: no status().
+ * throw: status() throws. none: no status(). bad-limit: `kind: 'limit'`
+ * without a scope. not-json: an object JSON cannot serialise (a BigInt).
  */
 export type ProbeStatus = typeof PROBE_STATUS[number]
 
@@ -179,6 +180,8 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
           kind: 'limit', scope: options.scope === 'cluster' ? 'cluster' : 'node', key: ['route'], mode: 'enforce', usage: { requests }, tag
         }); break
         case 'throw': instance.status = () => { throw new Error(`${tag} status fails`) }; break
+        case 'bad-limit': instance.status = () => ({ kind: 'limit', tag }); break
+        case 'not-json': instance.status = () => ({ tag, big: BigInt(requests) }); break
         default: break
       }
       const access = accessPhase(options)
