@@ -75,7 +75,8 @@ export class Reloader {
    */
   reload (trigger: string): Promise<ReloadOutcome> {
     if (this.#stopped) {
-      return Promise.resolve({ at: new Date().toISOString(), trigger, result: 'failed', version: this.#current.version, errors: ['the gateway is stopping'], durationMs: 0, compileMs: 0 })
+      const at = new Date().toISOString()
+      return Promise.resolve({ at, trigger, result: 'failed', version: this.#current.version, errors: ['the gateway is stopping'], durationMs: 0, compileMs: 0 })
     }
     if (this.#running === undefined) {
       this.#running = this.#runSafely(trigger).finally(() => { this.#running = undefined })

@@ -70,6 +70,8 @@ test('stop() closes every instance in force and of a snapshot still retiring, gl
   const stopping = gw.stop()
   await until('the gateway is draining', () => gw.gw.draining)
   assert.equal(probe.closed.filter((c) => tags.includes(c)).length, 0, 'nothing closed while a request is in flight')
+  const refused = await gw.gw.reloader.reload('test')
+  assert.deepEqual([refused.result, refused.errors, gw.gw.current.version], ['failed', ['the gateway is stopping'], 2], 'no reload once stopping')
   for (const r of held.splice(0)) r()
   assert.equal(await pending, 200, 'the held request finished during the drain')
   await stopping
