@@ -56,12 +56,19 @@ export interface PluginInstance {
   onAccessTimeout?: 'open' | 'closed'
   response?(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void
   log?(ctx: RequestContext): void
-  /** Called when the instance is retired by a reload that changed or removed it. */
+  /**
+   * Called once, when the instance is retired by a reload that changed or
+   * removed it, or when the gateway stops (after the drain, before the Redis
+   * connection closes; the stop waits for a returned promise at most 2 s).
+   */
   close?(): void | Promise<void>
   /**
    * What the admin API shows of this instance (`GET /admin/plugins`): its
-   * live state (a limit's scope, key, mode, usage), never secrets. Called per
-   * admin request, never on the request path.
+   * live state (a limit's scope, key, mode, usage), never secrets; a plain
+   * JSON object, returned synchronously. Called per admin request, never on
+   * the request path. A limit says `kind: 'limit'` and `scope: 'node'` (counted
+   * in this process) or `'cluster'` (in Redis): `GET /admin/limits` lists it,
+   * with its other fields (`key`, `mode`, `usage`, ...) as they are.
    */
   status?(): Record<string, unknown>
 }
