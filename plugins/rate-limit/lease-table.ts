@@ -72,6 +72,8 @@ class Lease {
 interface Fetch {
   promise: Promise<void>
   deadline: number
+  /** The store answered in time. */
+  answered: boolean
 }
 
 export interface LeaseTableOptions {
@@ -153,8 +155,8 @@ export class LeaseTable {
       await f.promise
       const r = this.#spend(lease, this.#now())
       if (r !== FETCH) return r
-      // Others took the block: go again while time is left.
-      if (this.#now() >= deadline || !mayRetry()) return UNAVAILABLE
+      // The store answered, but others took the block: go again while time is left.
+      if (!f.answered || this.#now() >= deadline || !mayRetry()) return UNAVAILABLE
     }
   }
 
@@ -163,22 +165,30 @@ export class LeaseTable {
     const want = this.#blockSize(lease, sentAt)
     this.lastBlock = want
     let settle!: () => void
-    const f: Fetch = { promise: new Promise<void>((resolve) => { settle = resolve }), deadline }
+    const f: Fetch = { promise: new Promise<void>((resolve) => { settle = resolve }), deadline, answered: false }
     lease.fetch = f
     let late = false
     const done = (): void => {
       if (lease.fetch === f) lease.fetch = undefined
       settle()
     }
-    const timer = setTimeout(() => {
+    const expire = (): void => {
+      if (f.answered) return
       late = true
       this.#hooks.failed(`no answer within ${deadline - sentAt}ms`)
       done()
-    }, Math.max(0, deadline - sentAt))
+    }
+    // Timers run before I/O in an event-loop turn: when the loop was busy, the
+    // answer may be waiting unread. setImmediate runs after this turn's I/O, so
+    // a reply already received wins, and the wait grows by one turn at most.
+    const timer = setTimeout(() => setImmediate(expire), Math.max(0, deadline - sentAt))
     this.#store.take(this.#storeKey(key), want).then((g) => {
       clearTimeout(timer)
       // A late answer still brings its tokens (they are counted in the store), but proves nothing about Redis's health.
-      if (!late) this.#hooks.succeeded()
+      if (!late) {
+        f.answered = true
+        this.#hooks.succeeded()
+      }
       this.#grant(lease, g, want, sentAt)
       done()
     }, (err: Error) => {
