@@ -56,7 +56,7 @@ export class ClusterLimit {
   readonly bucket: LeaseTable | undefined
   readonly local: NodeLimit
   readonly mode: RedisMode
-  readonly census: NodeCensus | undefined
+  readonly census: NodeCensus
   readonly #o: ClusterLimitOptions
   readonly #now: () => number
   readonly #mayRetry = (): boolean => this.mode.tryRedis()
@@ -65,7 +65,8 @@ export class ClusterLimit {
     this.#o = o
     this.#now = env.now ?? Date.now
     this.mode = new RedisMode({ redis: env.redis, policy: o.policy, logger: env.logger, stats: env.stats, now: this.#now })
-    this.census = o.expectedNodes === undefined ? liveNodes(env.redis, env.nodeId) : undefined
+    // Every gateway heartbeats (so that others learn it), whether or not this limit uses the count.
+    this.census = liveNodes(env.redis, env.nodeId)
     const hooks: LeaseHooks = {
       succeeded: () => this.mode.succeeded(),
       failed: (why) => this.mode.failed(why),
@@ -177,6 +178,6 @@ export class ClusterLimit {
     this.main.close()
     this.bucket?.close()
     this.mode.close()
-    this.census?.release()
+    this.census.release()
   }
 }

@@ -139,7 +139,7 @@ function status (o: RateLimitOptions, name: string, lim: NodeLimit | ClusterLimi
     modeReason: lim.mode.reason,
     onRedisFailure: o.onRedisFailure,
     timeout: `${o.timeout}ms`,
-    expectedNodes: { configured: o.expectedNodes ?? null, learned: lim.census?.count ?? null, used: lim.nodes() },
+    expectedNodes: { configured: o.expectedNodes ?? null, learned: lim.census.count ?? null, used: lim.nodes() },
     block: { last: lim.main.lastBlock, max: lim.main.maxBlock() },
     leases: lim.main.leases.size,
     tokensHeld: lim.main.held(),

@@ -192,7 +192,7 @@ test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAI
     ])
     const waited = performance.now() - t0
     assert.deepEqual(results, [UNAVAILABLE, UNAVAILABLE])
-    assert.ok(waited < 20 + 15, `waited ${waited.toFixed(1)} ms`)
+    assert.ok(waited < 20 + 30, `waited ${waited.toFixed(1)} ms`)
     assert.equal(store.takes, 1, 'the second request joined the first fetch')
     assert.equal(h.failures.length, 1)
     assert.match(h.failures[0]!, /no answer within 20ms/)
