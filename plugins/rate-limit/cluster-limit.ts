@@ -7,6 +7,8 @@
 //   open    admit
 //   closed  refuse (503 GW_LIMIT_UNAVAILABLE)
 // A request never waits for Redis past `timeout`: then it gets the policy.
+// What `local` admitted is charged to Redis with the next block (a window's
+// worth at most; lease-table.ts), so a blip does not add to the window's total.
 // Tokens already in hand are spent whatever the mode (Redis counted them).
 import type { Logger } from 'pino'
 import type { RedisConnection } from '../types.js'
@@ -161,6 +163,7 @@ export class ClusterLimit {
     local.rate = Math.ceil(this.#o.rate / nodes)
     local.burst = Math.ceil(this.#o.burst / nodes)
     const ok = burstOnly ? local.burstOnly(key) : local.check(key)
+    if (ok) (burstOnly ? this.bucket! : this.main).owe(key, this.#now())
     if (!burstOnly) {
       this.remaining = local.remaining
       this.resetMs = local.resetMs

@@ -12,6 +12,12 @@
 //   wait on the fetch in progress, never past their deadline (the fetch's
 //   timer is that of the request that started it, which no later request's
 //   deadline precedes).
+// - Requests the `local` fallback admitted while the store could not be used
+//   (owe()) are charged to the store with the next block, when they are from
+//   the last window's time: a short outage or a slow answer does not add to
+//   the total; after a long outage, at most a window's worth is charged. What
+//   a window that was already used up could not absorb is carried into the
+//   next window, once.
 // - Tokens held by a lease idle for `idleMs` are given back to the store, so
 //   other gateways can use them; leases idle for a whole window past their
 //   end are dropped (memory stays bounded with per-IP keys).
@@ -67,6 +73,11 @@ class Lease {
   fetchedAt = 0
   /** Requests per ms (moving average). */
   rate = 0
+  /** Requests admitted by the local fallback since `debtSince`, to be charged to the store with the next block. */
+  debt = 0
+  debtSince = 0
+  /** The debt was already carried over from a window that could not absorb it (it is carried once). */
+  carried = false
 }
 
 interface Fetch {
@@ -141,6 +152,17 @@ export class LeaseTable {
     return lease.exhausted ? REJECT : FETCH
   }
 
+  /** A request of `key` was admitted without the store (local fallback): charge it with the next block. */
+  owe (key: string, now: number): void {
+    const lease = this.leases.get(key)
+    if (lease === undefined) return
+    if (now - lease.debtSince > this.#store.windowMs) {
+      lease.debt = 0
+      lease.debtSince = now
+    }
+    lease.debt++
+  }
+
   /**
    * After spend() said FETCH: waits for a block, at most until `deadline`
    * (ms, like now()). ADMIT, REJECT, or UNAVAILABLE (no answer in time; the
@@ -164,6 +186,8 @@ export class LeaseTable {
     const sentAt = this.#now()
     const want = this.#blockSize(lease, sentAt)
     this.lastBlock = want
+    const debt = sentAt - lease.debtSince <= this.#store.windowMs ? lease.debt : 0
+    lease.debt = 0
     let settle!: () => void
     const f: Fetch = { promise: new Promise<void>((resolve) => { settle = resolve }), deadline, answered: false }
     lease.fetch = f
@@ -182,24 +206,26 @@ export class LeaseTable {
     // answer may be waiting unread. setImmediate runs after this turn's I/O, so
     // a reply already received wins, and the wait grows by one turn at most.
     const timer = setTimeout(() => setImmediate(expire), Math.max(0, deadline - sentAt))
-    this.#store.take(this.#storeKey(key), want).then((g) => {
+    this.#store.take(this.#storeKey(key), want + debt).then((g) => {
       clearTimeout(timer)
       // A late answer still brings its tokens (they are counted in the store), but proves nothing about Redis's health.
       if (!late) {
         f.answered = true
         this.#hooks.succeeded()
       }
-      this.#grant(lease, g, want, sentAt)
+      this.#grant(lease, g, want, debt, sentAt)
       done()
     }, (err: Error) => {
       clearTimeout(timer)
+      lease.debt += debt // not charged: next time
       if (!late) this.#hooks.failed(err.message)
       done()
     })
     return f
   }
 
-  #grant (lease: Lease, g: Grant, want: number, sentAt: number): void {
+  /** `g` answers a take of want + debt: the debt is paid first, the rest is in hand. */
+  #grant (lease: Lease, g: Grant, want: number, debt: number, sentAt: number): void {
     if (g.window < lease.window) return // an older window's answer, arriving late: worthless now
     if (g.window > lease.window) {
       lease.window = g.window
@@ -207,9 +233,16 @@ export class LeaseTable {
       lease.exhausted = false
     }
     lease.end = sentAt + g.msLeft
-    lease.tokens += g.granted
+    lease.tokens += g.granted > debt ? g.granted - debt : 0
     lease.remaining = g.remaining
-    if (g.granted < want) lease.exhausted = true
+    if (g.granted < want + debt) lease.exhausted = true
+    if (g.granted < debt && !lease.carried) {
+      lease.debt += debt - g.granted
+      lease.debtSince = this.#now()
+      lease.carried = true
+    } else if (lease.debt === 0) {
+      lease.carried = false
+    }
   }
 
   /** About blockMs of the key's local traffic, clamped to [1, limit / (4 × nodes)]. */

@@ -206,6 +206,56 @@ test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAI
   table.close()
 })
 
+test('what the local fallback admitted is charged with the next block (a window\'s worth at most)', async () => {
+  const store = new RedisTokenStore(conn.client, 100, 60_000)
+  const key = base()
+  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1) })
+  try {
+    const now = Date.now()
+    assert.equal(table.spend('k', now), FETCH)
+    for (let i = 0; i < 30; i++) table.owe('k', now)
+    assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
+    const window = Math.floor(Date.now() / 60_000)
+    assert.equal(await counter(key, window), 31, 'the block (1) and the 30 admitted locally')
+    assert.equal(table.remaining, 69)
+  } finally {
+    table.close()
+  }
+  // A window already used up: the debt it could not absorb goes to the next block, once.
+  const key3 = base()
+  const full = new LeaseTable(store, { storeKey: () => key3, hooks: hooks(1) })
+  try {
+    const window = Math.floor(Date.now() / 60_000)
+    await conn.client.set(`${key3}:${window}`, 95, 'PX', 60_000)
+    const now = Date.now()
+    assert.equal(full.spend('k', now), FETCH)
+    for (let i = 0; i < 8; i++) full.owe('k', now)
+    assert.equal(await full.acquire('k', now + 1000, () => true), REJECT, '5 left: all of them pay the debt')
+    assert.equal(await counter(key3, window), 100)
+    await conn.client.set(`${key3}:${window}`, 0, 'KEEPTTL')
+    full.leases.get('k')!.end = 0 // as if the window had ended
+    assert.equal(full.spend('k', Date.now()), FETCH)
+    assert.equal(await full.acquire('k', Date.now() + 1000, () => true), ADMIT)
+    assert.equal(await counter(key3, window), 3 + 1, 'the 3 not absorbed, then the block')
+  } finally {
+    full.close()
+  }
+  // Debt older than a window is forgiven: an outage does not block the windows after it.
+  let clock = Date.now()
+  const key2 = base()
+  const stale = new LeaseTable(store, { storeKey: () => key2, hooks: hooks(1), now: () => clock })
+  try {
+    assert.equal(stale.spend('k', clock), FETCH)
+    for (let i = 0; i < 5; i++) stale.owe('k', clock)
+    clock += 61_000
+    assert.equal(stale.spend('k', clock), FETCH)
+    assert.equal(await stale.acquire('k', clock + 1000, () => true), ADMIT)
+    assert.equal(await counter(key2, Math.floor(Date.now() / 60_000)), stale.lastBlock, 'only the block')
+  } finally {
+    stale.close()
+  }
+})
+
 test('key namespace: a hash of what the counts mean; route or *; long values hashed; a hash tag per key', () => {
   const o: RateLimitOptions = { rate: 10, window: 1000, burst: 0, key: ['ip'], scope: 'cluster', onRedisFailure: 'local', timeout: 10, headers: false }
   const h = definitionHash(o)
