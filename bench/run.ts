@@ -10,7 +10,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { stringify } from 'yaml'
 import { freePort } from '../test/helpers/free-port.js'
-import { BENCH_PATH, gatewayConfig } from './lib/gateway-config.js'
+import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js'
+import { BENCH_PATH, gatewayConfig, type BenchGatewayConfig } from './lib/gateway-config.js'
 import { cannon, hasCommand, wrk, type LoadOptions, type LoadResult } from './lib/loadgen.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url)) // dist/bench
@@ -24,6 +25,8 @@ const TARGETS = [
   { key: 'c', name: 'node-undici-proxy' },
   { key: 'd', name: 'gateway-1-route' },
   { key: 'e', name: 'gateway-10k-routes' },
+  { key: 'f', name: 'gateway-rate-limit-node' },
+  { key: 'g', name: 'gateway-rate-limit-cluster' },
 ] as const
 type TargetName = (typeof TARGETS)[number]['name']
 
@@ -140,10 +143,11 @@ async function checkProxies(name: string, url: string): Promise<void> {
 }
 
 /** taskset execs node in place, so the child's pid is the measured process. */
-async function startGateway(name: string, upstreamUrl: string, routes: number, tmp: string): Promise<string> {
+async function startGateway(name: string, upstreamUrl: string, routes: number, tmp: string,
+  rateLimit?: BenchGatewayConfig['rateLimit']): Promise<string> {
   const [listenPort, adminPort] = [await freePort(), await freePort()]
   const file = path.join(tmp, `${name}.yaml`)
-  fs.writeFileSync(file, stringify(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes })))
+  fs.writeFileSync(file, stringify(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes, rateLimit })))
   const c = spawnChild(name, PROXY_CORE, [GATEWAY_CLI, 'start', '--config', file])
   await waitHttp200(c, `http://127.0.0.1:${adminPort}/readyz`, routes > 1 ? 120_000 : 30_000)
   return `http://127.0.0.1:${listenPort}`
@@ -181,6 +185,7 @@ async function main(): Promise<void> {
   const upstreamUrl = `http://127.0.0.1:${await listening(up)}`
   const urls = new Map<TargetName, string>()
   const pids = new Map<TargetName, number | undefined>()
+  let redis: RedisServer | undefined
 
   for (const name of selected) {
     try {
@@ -200,6 +205,25 @@ async function main(): Promise<void> {
           urls.set(name, await startGateway(name, upstreamUrl, name === 'gateway-1-route' ? 1 : 10_000, tmp))
           pids.set(name, children.at(-1)!.proc.pid)
           break
+        case 'gateway-rate-limit-node':
+        case 'gateway-rate-limit-cluster': {
+          if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
+          let rateLimit: BenchGatewayConfig['rateLimit'] = { scope: 'node' }
+          if (name === 'gateway-rate-limit-cluster') {
+            // On the load generator's core, like the upstream: the gateway's core stays its own.
+            try {
+              redis ??= await startRedisServer()
+            } catch (err) {
+              skipped[name] = `needs redis-server: ${(err as Error).message}`
+              break
+            }
+            if (LOAD_CORE !== null) spawnSync('taskset', ['-a', '-p', '-c', String(LOAD_CORE), String(redis.pid)], { stdio: 'ignore' })
+            rateLimit = { scope: 'cluster', redisUrl: redis.url }
+          }
+          urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, rateLimit))
+          pids.set(name, children.at(-1)!.proc.pid)
+          break
+        }
       }
       const u = urls.get(name)
       if (u) await checkProxies(name, u + BENCH_PATH)
@@ -226,12 +250,13 @@ async function main(): Promise<void> {
       const cpu = cpu0 !== undefined && cpu1 !== undefined && cpu1 > cpu0 ? cpu1 - cpu0 : undefined
       const res: Measured = { ...load, cpuSec: cpu, reqPerCpuSec: cpu ? load.requests / cpu : undefined }
       results.get(name)!.push(res)
-      console.log(`   ${name.padEnd(20)} ${fmt(res.rps, 0).padStart(8)} rps   p99 ${fmt(res.p99Ms, 2).padStart(7)} ms` +
+      console.log(`   ${name.padEnd(26)} ${fmt(res.rps, 0).padStart(8)} rps   p99 ${fmt(res.p99Ms, 2).padStart(7)} ms` +
         (res.reqPerCpuSec ? `   ${fmt(res.reqPerCpuSec, 0).padStart(7)} req/cpu-s (cpu ${fmt(res.cpuSec ?? 0, 2)} s)` : '') +
         (res.errors ? `   ERRORS ${res.errors}` : ''))
     }
   }
   killAll()
+  await redis?.stop()
   fs.rmSync(tmp, { recursive: true, force: true })
 
   const summary: Record<string, { medianRps: number; medianP99Ms: number; medianReqPerCpuSec?: number; rounds: Measured[] }> = {}
@@ -250,15 +275,28 @@ async function main(): Promise<void> {
   for (const [name, s] of Object.entries(summary)) {
     const errs = s.rounds.reduce((a, x) => a + x.errors, 0)
     const eff = s.medianReqPerCpuSec === undefined ? 'n/a' : fmt(s.medianReqPerCpuSec, 0)
-    console.log(`${name.padEnd(20)} ${fmt(s.medianRps, 0).padStart(10)} ${fmt(s.medianP99Ms, 2).padStart(8)} ${eff.padStart(10)}   ` +
+    console.log(`${name.padEnd(26)} ${fmt(s.medianRps, 0).padStart(10)} ${fmt(s.medianP99Ms, 2).padStart(8)} ${eff.padStart(10)}   ` +
       s.rounds.map((x) => fmt(x.rps, 0)).join(' ') + (errs ? `   (errors: ${errs})` : ''))
   }
   console.log('')
   console.log('ratios vs bare-http-proxy:   median rps   req/cpu-s (less sensitive to a noisy neighbour)')
   const effBare = summary['bare-http-proxy']?.medianReqPerCpuSec
   for (const name of Object.keys(summary)) {
-    console.log(`  ${name.padEnd(20)} ${ratio(summary[name]!.medianRps, med('bare-http-proxy')).padStart(10)}   ` +
+    console.log(`  ${name.padEnd(26)} ${ratio(summary[name]!.medianRps, med('bare-http-proxy')).padStart(10)}   ` +
       ratio(summary[name]!.medianReqPerCpuSec, effBare).padStart(9))
+  }
+
+  // The cost of a limit: the same gateway with it against without it, same run (budgets: node 5%, cluster 15%).
+  const limitRatios: Record<string, { rps: string; reqPerCpuSec: string }> = {}
+  const effGw = summary['gateway-1-route']?.medianReqPerCpuSec
+  for (const name of ['gateway-rate-limit-node', 'gateway-rate-limit-cluster'] as const) {
+    if (summary[name] === undefined) continue
+    limitRatios[name] = { rps: ratio(med(name), med('gateway-1-route')), reqPerCpuSec: ratio(summary[name]!.medianReqPerCpuSec, effGw) }
+  }
+  if (Object.keys(limitRatios).length > 0) {
+    console.log('')
+    console.log('rate limits vs gateway-1-route:  median rps   req/cpu-s   (budget: node >= 0.95, cluster >= 0.85)')
+    for (const [name, r] of Object.entries(limitRatios)) console.log(`  ${name.padEnd(28)} ${r.rps.padStart(6)}   ${r.reqPerCpuSec.padStart(9)}`)
   }
 
   const gwBare = ratio(med('gateway-1-route'), med('bare-http-proxy'))
@@ -282,6 +320,7 @@ async function main(): Promise<void> {
       vsBareReqPerCpuSec: Object.fromEntries(Object.keys(summary).map((n) => [n, ratio(summary[n]!.medianReqPerCpuSec, effBare)])),
       gateway10kVsGateway1: gw10k,
       gatewayVsBare: gwBare,
+      rateLimitsVsGateway1: limitRatios,
     },
   }
   const out = path.join(RESULTS_DIR, 'latest.json')

@@ -6,10 +6,11 @@ import { pathToFileURL } from 'node:url'
 import type { PluginDefinition } from './types.js'
 import { corsPlugin } from './cors/index.js'
 import { headersPlugin } from './headers/index.js'
+import { rateLimitPlugin } from './rate-limit/index.js'
 
 export type PluginMap = ReadonlyMap<string, PluginDefinition>
 
-const all: PluginDefinition[] = [corsPlugin, headersPlugin]
+const all: PluginDefinition[] = [corsPlugin, headersPlugin, rateLimitPlugin]
 
 export const builtinPlugins: PluginMap = new Map(all.map((p) => [p.name, p]))
 

@@ -6,7 +6,16 @@ export interface BenchGatewayConfig {
   upstreamUrl: string
   /** 1: a single `/*` route. N > 1: N-1 decoy routes plus the measured `/bench/*`. */
   routes: number
+  /**
+   * A rate limit on the measured route, far above any load the bench makes (so
+   * its cost is measured, not its refusals): in memory (`node`), or shared
+   * through the Redis at `redisUrl` (`cluster`).
+   */
+  rateLimit?: { scope: 'node' } | { scope: 'cluster'; redisUrl: string }
 }
+
+/** Requests per second the bench's rate limits allow: never reached. */
+export const BENCH_RATE = 1_000_000_000
 
 /** The path every target is hit on. */
 export const BENCH_PATH = '/bench/hello'
@@ -16,6 +25,20 @@ export function gatewayConfig(c: BenchGatewayConfig): object {
     listen: { host: '127.0.0.1', port: c.listenPort },
     admin: { host: '127.0.0.1', port: c.adminPort },
     accessLog: { enabled: false },
+  }
+  if (c.rateLimit !== undefined) {
+    const cluster = c.rateLimit.scope === 'cluster'
+    return {
+      ...base,
+      ...(c.rateLimit.scope === 'cluster' ? { redis: { url: c.rateLimit.redisUrl } } : {}),
+      upstreams: { bench: { nodes: [{ url: c.upstreamUrl }] } },
+      routes: [{
+        id: 'all',
+        match: { paths: ['/*'] },
+        upstream: 'bench',
+        plugins: { 'rate-limit': { rate: BENCH_RATE, window: '1s', scope: cluster ? 'cluster' : 'node' } },
+      }],
+    }
   }
   if (c.routes <= 1) {
     return {

@@ -310,10 +310,10 @@ const cases: Case[] = [
   },
   {
     name: 'unknown plugin lists the known ones',
-    files: { 'main.yaml': UPSTREAM + ROUTE_A + y('    plugins:', '      header: {}', '      rate-limit: {}') },
+    files: { 'main.yaml': UPSTREAM + ROUTE_A + y('    plugins:', '      header: {}', '      limit-req: {}') },
     expected: [
-      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers',
-      'main.yaml:11:7: routes[0].plugins: unknown plugin "rate-limit"; known plugins: cors, headers'
+      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers, rate-limit',
+      'main.yaml:11:7: routes[0].plugins: unknown plugin "limit-req"; known plugins: cors, headers, rate-limit'
     ]
   },
   {
