@@ -121,6 +121,7 @@ export const rateLimitPlugin: PluginDefinition<RateLimitOptions> = {
 
 function status (o: RateLimitOptions, name: string, lim: NodeLimit | ClusterLimit): Record<string, unknown> {
   const common = {
+    kind: 'limit',
     name,
     scope: o.scope,
     key: o.key,

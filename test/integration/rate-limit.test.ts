@@ -86,6 +86,14 @@ test('node scope: exactly `rate` admitted per window under concurrent load, per 
     assert.equal(busiest.length, 3)
     assert.ok(busiest[0]!.count >= busiest[2]!.count)
     assert.deepEqual(busiest.map((b) => b.key).sort(), ['', 'alice', 'bob'])
+
+    // The admin API lists both limits, as node-scope route limits, with their key and usage.
+    const limits = await (await request(gw.adminUrl + '/admin/limits')).body.json() as
+      { node: { route: Array<{ route: string, name: string, key: string[], rate: number, keys?: number }> }, cluster: { route: unknown[] } }
+    assert.deepEqual(limits.node.route.map((l) => [l.route, l.name, l.rate]), [['one', 'rate-limit', 100], ['per-user', 'rate-limit', 25]])
+    assert.deepEqual(limits.node.route[1]!.key, ['header:x-user'])
+    assert.equal(limits.node.route[1]!.keys, 3)
+    assert.deepEqual(limits.cluster.route, [])
   } finally {
     await gw.stop()
   }
