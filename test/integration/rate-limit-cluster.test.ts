@@ -18,6 +18,7 @@ import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { until } from '../helpers/until.js'
 import { writeConfig } from '../helpers/yaml-config.js'
+import { clearOfWindowEdge } from '../helpers/window-edge.js'
 
 let redis: RedisServer
 let up: Upstream
@@ -71,6 +72,7 @@ async function loadUntil (url: string, concurrency: number, stop: () => boolean,
 }
 
 test('cluster scope, one gateway: exactly the limit under concurrent load; status and metrics show shared mode', async () => {
+  await clearOfWindowEdge(60_000, 20_000)
   const gw = await startTestGateway(config({ rate: 150, window: '1m', expectedNodes: 3 }))
   try {
     await until('shared mode', () => instanceOf(gw).status!().mode === 'shared')

@@ -13,6 +13,7 @@ import { RedisTokenStore } from '../../../plugins/rate-limit/redis-store.js'
 import { definitionHash, storeKeys } from '../../../plugins/rate-limit/store-keys.js'
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js'
 import { until } from '../../helpers/until.js'
+import { clearOfWindowEdge } from '../../helpers/window-edge.js'
 
 let redis: RedisServer
 let conn: RedisService
@@ -76,6 +77,7 @@ async function counter (key: string, window: number): Promise<number> {
 }
 
 test('take: a block crossing the limit gets exactly what was left, the counter stays at the limit; give only into its own window', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const store = new RedisTokenStore(conn.client, 10, 60_000)
   const key = base()
   const a = await store.take(key, 6)
@@ -98,6 +100,7 @@ test('take: a block crossing the limit gets exactly what was left, the counter s
 })
 
 test('leases: one fetch at a time per key; never more than the limit in total; an exhausted window is refused without Redis', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const store = new CountingStore(new RedisTokenStore(conn.client, 100, 60_000))
   const key = base()
   const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1) })
@@ -128,6 +131,7 @@ test('leases: one fetch at a time per key; never more than the limit in total; a
 })
 
 test('two gateways on one counter: together exactly the limit', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const key = base()
   const tables = [1, 2].map(() => new LeaseTable(new RedisTokenStore(conn.client, 200, 60_000), { storeKey: () => key, hooks: hooks(2) }))
   try {
@@ -147,6 +151,7 @@ test('two gateways on one counter: together exactly the limit', async () => {
 })
 
 test('idle leases give their tokens back; leases idle a window past their end are dropped', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const HOUR = 3_600_000
   const store = new CountingStore(new RedisTokenStore(conn.client, 1000, HOUR))
   const key = base()
@@ -177,6 +182,7 @@ test('idle leases give their tokens back; leases idle a window past their end ar
 })
 
 test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAILABLE; a late answer still brings its tokens', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const store = new CountingStore(new RedisTokenStore(conn.client, 100, 60_000))
   const key = base()
   const h = hooks(1)
@@ -207,6 +213,7 @@ test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAI
 })
 
 test('what the local fallback admitted is charged with the next block (a window\'s worth at most)', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
   const store = new RedisTokenStore(conn.client, 100, 60_000)
   const key = base()
   const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1) })
