@@ -7,7 +7,7 @@ import type { RequestContext } from '../../gateway/proxy/request-context.js'
 import { compileKey, type KeyFn } from '../limit-common/key.js'
 import type { AccessResult, ErrorReply, PluginEnv, PluginInstance } from '../types.js'
 import { LocalPermits, Waiter, type KeyCount, type WaitHooks } from './local-permits.js'
-import { limitMetrics, type LimitMetrics } from './metrics.js'
+import { concurrencyMetrics, type ConcurrencyMetrics } from './metrics.js'
 import type { ConcurrencyLimitOptions } from './options.js'
 import { CORE_SLACK, limitedReply } from './replies.js'
 import { clearHeld, holdOn, slotName, takeHeld } from './slot.js'
@@ -23,7 +23,7 @@ export class NodeLimit implements PluginInstance, WaitHooks {
   readonly #permits: LocalPermits
   readonly #slot: string
   readonly #limited: ErrorReply
-  readonly #m: LimitMetrics
+  readonly #m: ConcurrencyMetrics
 
   constructor (o: ConcurrencyLimitOptions, env: PluginEnv) {
     this.#o = o
@@ -31,7 +31,7 @@ export class NodeLimit implements PluginInstance, WaitHooks {
     this.#permits = new LocalPermits(o.max, o.queue?.size ?? 0, o.queue?.timeout ?? 0)
     this.#slot = slotName(env.scope)
     this.#limited = limitedReply(o.queue?.timeout)
-    this.#m = limitMetrics(env.metrics, env.routeId ?? '*', o.name)
+    this.#m = concurrencyMetrics(env.metrics, env.routeId, o.name)
     // Only a queued request returns a promise; the queue's own deadline answers it first.
     this.accessTimeout = o.queue === undefined ? undefined : o.queue.timeout + CORE_SLACK
   }
@@ -41,8 +41,8 @@ export class NodeLimit implements PluginInstance, WaitHooks {
     const c = this.#permits.tryAcquire(key)
     if (c !== undefined) {
       holdOn(ctx, this.#slot, c)
-      this.#m.admitted.inc()
-      this.#m.inflight.inc()
+      this.#m.stats.admitted++
+      this.#m.inflight.value++
       return
     }
     if (this.#permits.queueSize === 0) return this.#refuse()
@@ -57,7 +57,7 @@ export class NodeLimit implements PluginInstance, WaitHooks {
   log (ctx: RequestContext): void {
     const held = takeHeld(ctx, this.#slot)
     if (held === undefined) return
-    if (!(held instanceof Waiter)) this.#m.inflight.dec()
+    if (!(held instanceof Waiter)) this.#m.inflight.value--
     held.release()
   }
 
@@ -66,8 +66,8 @@ export class NodeLimit implements PluginInstance, WaitHooks {
   granted (w: Waiter, c: KeyCount): void {
     const ctx = w.data as RequestContext
     holdOn(ctx, this.#slot, c)
-    this.#m.admitted.inc()
-    this.#m.inflight.inc()
+    this.#m.stats.admitted++
+    this.#m.inflight.value++
     this.#m.queueWait.observe((performance.now() - w.since) / 1000)
     w.resolve(undefined)
   }
@@ -79,7 +79,7 @@ export class NodeLimit implements PluginInstance, WaitHooks {
   }
 
   #refuse (): ErrorReply {
-    this.#m.rejected.inc()
+    this.#m.stats.rejected++
     return this.#limited
   }
 
