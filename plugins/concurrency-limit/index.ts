@@ -6,6 +6,7 @@
 // Refusal: 503 GW_CONCURRENCY_LIMITED with Retry-After, or first a short
 // bounded wait in a FIFO queue when `queue:` is set.
 import type { PluginDefinition } from '../types.js'
+import { ClusterLimit } from './cluster-limit.js'
 import { NodeLimit } from './node-limit.js'
 import { check, PLUGIN_NAME, schema, type ConcurrencyLimitOptions } from './options.js'
 
@@ -16,6 +17,6 @@ export const concurrencyLimitPlugin: PluginDefinition<ConcurrencyLimitOptions> =
   schema,
   check,
   create (o, env) {
-    return new NodeLimit(o, env)
+    return o.scope === 'cluster' ? new ClusterLimit(o, env) : new NodeLimit(o, env)
   }
 }

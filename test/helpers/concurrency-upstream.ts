@@ -14,13 +14,20 @@ export interface HoldingUpstream extends Upstream {
   readonly held: number
   /** Answers the oldest held request (all of them with `all`). */
   release(all?: boolean): void
+  /** Most requests in flight at once since the last resetMax(). */
+  readonly maxSince: number
+  resetMax(): void
 }
 
 export async function startHoldingUpstream (slowMs = 100): Promise<HoldingUpstream> {
   const held: Array<() => void> = []
+  let now = 0
+  let maxSince = 0
   const up = await startUpstream({
     handler: (req, res) => {
       req.resume()
+      maxSince = Math.max(maxSince, ++now)
+      res.once('close', () => { now-- })
       const answer = (): void => { if (!res.destroyed) res.end('ok') }
       const url = req.url ?? ''
       if (url.includes('/hold')) {
@@ -41,6 +48,8 @@ export async function startHoldingUpstream (slowMs = 100): Promise<HoldingUpstre
   // Object.assign would copy the getters' values, not the getters.
   return Object.defineProperties(up, {
     held: { get: () => held.length },
+    maxSince: { get: () => maxSince },
+    resetMax: { value: (): void => { maxSince = now } },
     release: {
       value: (all = false): void => {
         for (const a of all ? held.splice(0) : held.splice(0, 1)) a()
