@@ -24,6 +24,8 @@ const TARGETS = [
   { key: 'c', name: 'node-undici-proxy' },
   { key: 'd', name: 'gateway-1-route' },
   { key: 'e', name: 'gateway-10k-routes' },
+  // concurrency-limit (node scope) on the one route; compare with gateway-1-route
+  { key: 'cn', name: 'gateway-conc-node' },
 ] as const
 type TargetName = (typeof TARGETS)[number]['name']
 
@@ -140,13 +142,20 @@ async function checkProxies(name: string, url: string): Promise<void> {
 }
 
 /** taskset execs node in place, so the child's pid is the measured process. */
-async function startGateway(name: string, upstreamUrl: string, routes: number, tmp: string): Promise<string> {
+async function startGateway(name: string, upstreamUrl: string, routes: number, tmp: string,
+  edit: (config: object) => object = (c) => c): Promise<string> {
   const [listenPort, adminPort] = [await freePort(), await freePort()]
   const file = path.join(tmp, `${name}.yaml`)
-  fs.writeFileSync(file, stringify(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes })))
+  fs.writeFileSync(file, stringify(edit(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes }))))
   const c = spawnChild(name, PROXY_CORE, [GATEWAY_CLI, 'start', '--config', file])
   await waitHttp200(c, `http://127.0.0.1:${adminPort}/readyz`, routes > 1 ? 120_000 : 30_000)
   return `http://127.0.0.1:${listenPort}`
+}
+
+/** The bench config with `plugins` on its routes. */
+function withRoutePlugins(config: object, plugins: Record<string, unknown>): object {
+  const c = config as { routes: Array<Record<string, unknown>> }
+  return { ...c, routes: c.routes.map((r) => ({ ...r, plugins })) }
 }
 
 // ---------------------------------------------------------------- stats
@@ -198,6 +207,13 @@ async function main(): Promise<void> {
         case 'gateway-10k-routes':
           if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
           urls.set(name, await startGateway(name, upstreamUrl, name === 'gateway-1-route' ? 1 : 10_000, tmp))
+          pids.set(name, children.at(-1)!.proc.pid)
+          break
+        // --- concurrency-limit targets (the rate-limit targets have their own block) ---
+        case 'gateway-conc-node':
+          if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
+          // max well above the load's connections: every request takes and gives back a permit, none is refused.
+          urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, (c) => withRoutePlugins(c, { 'concurrency-limit': { max: 100_000 } })))
           pids.set(name, children.at(-1)!.proc.pid)
           break
       }

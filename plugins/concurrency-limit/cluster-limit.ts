@@ -219,6 +219,7 @@ export class ClusterLimit implements PluginInstance {
   #tick (): void {
     if ((this.#held.size === 0 && this.#retry.length === 0) || this.#redis.state !== 'ready') {
       if (this.#closed && this.#held.size === 0) clearInterval(this.#timer)
+      else if (!this.#closed && this.#mode.mode !== 'shared' && this.#mode.tryRedis()) this.#probe()
       return
     }
     const pipeline = this.#redis.client.pipeline()
@@ -238,6 +239,13 @@ export class ClusterLimit implements PluginInstance {
       else this.#mode.succeeded()
     }, (err: unknown) => {
       // Not sent, or no answer: the leases run on; the retried releases are left to them.
+      this.#mode.failed((err as Error)?.message ?? String(err))
+    })
+  }
+
+  /** Without traffic, no request probes Redis after a failed command: the tick does, so the mode shows the truth. */
+  #probe (): void {
+    this.#redis.client.ping().then(() => { this.#mode.succeeded() }, (err: unknown) => {
       this.#mode.failed((err as Error)?.message ?? String(err))
     })
   }
