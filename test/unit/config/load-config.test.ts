@@ -312,8 +312,8 @@ const cases: Case[] = [
     name: 'unknown plugin lists the known ones',
     files: { 'main.yaml': UPSTREAM + ROUTE_A + y('    plugins:', '      header: {}', '      rate-limit: {}') },
     expected: [
-      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers',
-      'main.yaml:11:7: routes[0].plugins: unknown plugin "rate-limit"; known plugins: cors, headers'
+      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers, concurrency-limit',
+      'main.yaml:11:7: routes[0].plugins: unknown plugin "rate-limit"; known plugins: cors, headers, concurrency-limit'
     ]
   },
   {

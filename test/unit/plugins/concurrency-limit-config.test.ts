@@ -33,16 +33,16 @@ describe('concurrency-limit options: accepted, defaults filled in', () => {
     })
   })
 
-  it('cluster scope with a queue, durations as text', () => {
+  it('node scope with a queue; cluster options as text', () => {
     const { dir, result } = load(withLimit([
-      'max: 20', 'key: [route, header:x-merchant]', 'scope: cluster', 'queue: {size: 50, timeout: 2s}',
+      'max: 20', 'key: [route, header:x-merchant]', 'queue: {size: 50, timeout: 2s}',
       'lease: 5s', 'onRedisFailure: closed', 'timeout: 15ms', 'expectedNodes: 3', 'name: payments-inflight'
     ], REDIS))
     if (!result.ok) assert.fail(result.issues.map((i) => formatIssueRelativeTo(i, dir)).join('\n'))
     assert.deepEqual(result.config.routes[0]!.plugins['concurrency-limit'], {
       max: 20,
       key: ['route', 'header:x-merchant'],
-      scope: 'cluster',
+      scope: 'node',
       queue: { size: 50, timeout: 2000 },
       lease: 5000,
       onRedisFailure: 'closed',
@@ -93,6 +93,11 @@ describeRefusals('concurrency-limit options: refused with file:line', [
     name: 'cluster scope without redis:',
     files: withLimit(['max: 2', 'scope: cluster']),
     expected: ['main.yaml:11:9: routes[0].plugins.concurrency-limit: scope: cluster needs a top-level redis: section']
+  },
+  {
+    name: 'a queue with cluster scope',
+    files: withLimit(['max: 2', 'scope: cluster', 'queue: {size: 3, timeout: 1s}'], REDIS),
+    expected: ['main.yaml:13:9: routes[0].plugins.concurrency-limit: queue: is available with scope: node only (a cluster-wide wait would have to poll Redis): leave it out, or use scope: node']
   },
   {
     name: 'a queue of size 0',
