@@ -59,7 +59,7 @@ export class ClusterLimit implements PluginInstance {
   readonly #o: ConcurrencyLimitOptions
   readonly #redis: RedisConnection
   readonly #mode: RedisMode
-  readonly #census: NodeCensus | undefined
+  readonly #census: NodeCensus
   readonly #key: KeyFn
   /** `${keyPrefix}concurrency-limit:<global|route id>:<hash of max>:` */
   readonly #keyBase: string
@@ -93,7 +93,8 @@ export class ClusterLimit implements PluginInstance {
     this.#m = concurrencyMetrics(env.metrics, env.routeId, o.name)
     this.#logger = env.logger.child({ limit: o.name })
     this.#mode = new RedisMode({ redis, policy: o.onRedisFailure, logger: this.#logger, stats: this.#m.stats })
-    this.#census = o.expectedNodes === undefined && o.onRedisFailure === 'local' ? liveNodes(redis, env.nodeId) : undefined
+    // Every cluster limit heartbeats, so that the other gateways learn this one (whatever this one's own settings).
+    this.#census = liveNodes(redis, env.nodeId)
     this.#local = new LocalPermits(this.#localMax(), 0, 0)
     // The plugin decides at `timeout` itself (its failure policy); the core's deadline is a backstop just after.
     this.accessTimeout = o.timeout + CORE_SLACK
@@ -279,7 +280,7 @@ export class ClusterLimit implements PluginInstance {
     if (this.#closed) return
     this.#closed = true
     this.#mode.close()
-    this.#census?.release()
+    this.#census.release()
     // Retired once its requests are done: one last tick gives back what failed, then the timer stops.
     this.#tick()
     if (this.#held.size === 0) clearInterval(this.#timer)
