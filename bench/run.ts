@@ -27,6 +27,8 @@ const TARGETS = [
   { key: 'e', name: 'gateway-10k-routes' },
   { key: 'f', name: 'gateway-rate-limit-node' },
   { key: 'g', name: 'gateway-rate-limit-cluster' },
+  // concurrency-limit (node scope) on the one route; compare with gateway-1-route
+  { key: 'h', name: 'gateway-conc-node' },
 ] as const
 type TargetName = (typeof TARGETS)[number]['name']
 
@@ -144,13 +146,19 @@ async function checkProxies(name: string, url: string): Promise<void> {
 
 /** taskset execs node in place, so the child's pid is the measured process. */
 async function startGateway(name: string, upstreamUrl: string, routes: number, tmp: string,
-  rateLimit?: BenchGatewayConfig['rateLimit']): Promise<string> {
+  rateLimit?: BenchGatewayConfig['rateLimit'], edit: (config: object) => object = (c) => c): Promise<string> {
   const [listenPort, adminPort] = [await freePort(), await freePort()]
   const file = path.join(tmp, `${name}.yaml`)
-  fs.writeFileSync(file, stringify(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes, rateLimit })))
+  fs.writeFileSync(file, stringify(edit(gatewayConfig({ listenPort, adminPort, upstreamUrl, routes, rateLimit }))))
   const c = spawnChild(name, PROXY_CORE, [GATEWAY_CLI, 'start', '--config', file])
   await waitHttp200(c, `http://127.0.0.1:${adminPort}/readyz`, routes > 1 ? 120_000 : 30_000)
   return `http://127.0.0.1:${listenPort}`
+}
+
+/** The bench config with `plugins` on its routes. */
+function withRoutePlugins(config: object, plugins: Record<string, unknown>): object {
+  const c = config as { routes: Array<Record<string, unknown>> }
+  return { ...c, routes: c.routes.map((r) => ({ ...r, plugins })) }
 }
 
 // ---------------------------------------------------------------- stats
@@ -224,6 +232,12 @@ async function main(): Promise<void> {
           pids.set(name, children.at(-1)!.proc.pid)
           break
         }
+        case 'gateway-conc-node':
+          if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
+          // max well above the load's connections: every request takes and gives back a permit, none is refused.
+          urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, undefined, (c) => withRoutePlugins(c, { 'concurrency-limit': { max: 100_000 } })))
+          pids.set(name, children.at(-1)!.proc.pid)
+          break
       }
       const u = urls.get(name)
       if (u) await checkProxies(name, u + BENCH_PATH)

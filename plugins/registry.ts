@@ -4,13 +4,14 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { PluginDefinition } from './types.js'
+import { concurrencyLimitPlugin } from './concurrency-limit/index.js'
 import { corsPlugin } from './cors/index.js'
 import { headersPlugin } from './headers/index.js'
 import { rateLimitPlugin } from './rate-limit/index.js'
 
 export type PluginMap = ReadonlyMap<string, PluginDefinition>
 
-const all: PluginDefinition[] = [corsPlugin, headersPlugin, rateLimitPlugin]
+const all: PluginDefinition[] = [corsPlugin, headersPlugin, rateLimitPlugin, concurrencyLimitPlugin]
 
 export const builtinPlugins: PluginMap = new Map(all.map((p) => [p.name, p]))
 
