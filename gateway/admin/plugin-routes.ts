@@ -109,9 +109,11 @@ export function registerPluginRoutes (app: FastifyInstance, gw: Gateway): void {
       const limit = limitScopeOf(s.status)
       if (limit === undefined) return
       if ('error' in limit) return fail(s, limit.error)
-      // The grouping says scope and where; the entry's name and route are the core's.
-      const { kind: _kind, scope: _scope, name: _name, route: _route, ...rest } = s.status
-      const json = jsonOf(s.route === undefined ? { name: s.name, ...rest } : { route: s.route, name: s.name, ...rest })
+      // The grouping says scope and where; the route is the core's. `plugin` is the plugin,
+      // `name` the limit's own name (its `name` option: the `limit` label of its metrics).
+      const { kind: _kind, scope: _scope, name: own, route: _route, ...rest } = s.status
+      const name = typeof own === 'string' && own !== '' ? own : s.name
+      const json = jsonOf(s.route === undefined ? { plugin: s.name, name, ...rest } : { route: s.route, plugin: s.name, name, ...rest })
       if (json === undefined) fail(s, NOT_JSON)
       else groups[limit.scope][s.scope].push(json)
     })

@@ -112,11 +112,11 @@ test('/admin/limits: the limits grouped by scope and where, key/mode/usage passe
     version: 1,
     node: {
       global: [],
-      route: [{ route: 'a', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 2 }, tag: 'a' }]
+      route: [{ route: 'a', plugin: 'probe', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 2 }, tag: 'a' }]
     },
     cluster: {
-      global: [{ name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 2 }, tag: 'g' }],
-      route: [{ route: 'c', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 0 }, tag: 'c' }]
+      global: [{ plugin: 'probe', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 2 }, tag: 'g' }],
+      route: [{ route: 'c', plugin: 'probe', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 0 }, tag: 'c' }]
     },
     errors: [
       { scope: 'route', route: 'c', name: 'probe-low', error: THREW },
@@ -127,7 +127,7 @@ test('/admin/limits: the limits grouped by scope and where, key/mode/usage passe
   assert.deepEqual(await json('/admin/limits?route=c'), {
     version: 1,
     node: empty,
-    cluster: { global: [], route: [{ route: 'c', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 0 }, tag: 'c' }] },
+    cluster: { global: [], route: [{ route: 'c', plugin: 'probe', name: 'probe', key: ['route'], mode: 'enforce', usage: { requests: 0 }, tag: 'c' }] },
     errors: [{ scope: 'route', route: 'c', name: 'probe-low', error: THREW }]
   })
   assert.deepEqual(await json('/admin/limits?name=probe-low&route=a'), { version: 1, node: empty, cluster: empty, errors: [] })

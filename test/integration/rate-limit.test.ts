@@ -135,6 +135,9 @@ test('a refusal: 429 GW_RATE_LIMITED in the envelope, Retry-After, RateLimit-Pol
     assert.equal(body.error.code, 'GW_RATE_LIMITED')
     assert.match(body.error.message, /at most 2 requests per 60s/)
     assert.equal(up.requests.length - reached, 2, 'the refused request never reached the upstream')
+    // The admin API names the limit as the metrics do (its `name`), beside the plugin.
+    const limits = await (await request(gw.adminUrl + '/admin/limits')).body.json() as { node: { route: Array<{ plugin: string, name: string }> } }
+    assert.deepEqual(limits.node.route.map((l) => [l.plugin, l.name]), [['rate-limit', 'orders']])
   } finally {
     await gw.stop()
   }
