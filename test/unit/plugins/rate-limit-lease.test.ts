@@ -232,19 +232,21 @@ test('what the local fallback admitted is charged with the next block (a window\
   }
   // A window already used up: the debt it could not absorb goes to the next block, once.
   const key3 = base()
-  const full = new LeaseTable(store, { storeKey: () => key3, hooks: hooks(1) })
+  // The table's clock: a second between the two fetches keeps the rate estimate, and so the block, at 1.
+  let fullClock = Date.now()
+  const full = new LeaseTable(store, { storeKey: () => key3, hooks: hooks(1), now: () => fullClock })
   try {
     const window = Math.floor(Date.now() / 60_000)
     await conn.client.set(`${key3}:${window}`, 95, 'PX', 60_000)
-    const now = Date.now()
-    assert.equal(full.spend('k', now), FETCH)
-    for (let i = 0; i < 8; i++) full.owe('k', now)
-    assert.equal(await full.acquire('k', now + 1000, () => true), REJECT, '5 left: all of them pay the debt')
+    assert.equal(full.spend('k', fullClock), FETCH)
+    for (let i = 0; i < 8; i++) full.owe('k', fullClock)
+    assert.equal(await full.acquire('k', fullClock + 1000, () => true), REJECT, '5 left: all of them pay the debt')
     assert.equal(await counter(key3, window), 100)
     await conn.client.set(`${key3}:${window}`, 0, 'KEEPTTL')
     full.leases.get('k')!.end = 0 // as if the window had ended
-    assert.equal(full.spend('k', Date.now()), FETCH)
-    assert.equal(await full.acquire('k', Date.now() + 1000, () => true), ADMIT)
+    fullClock += 1000
+    assert.equal(full.spend('k', fullClock), FETCH)
+    assert.equal(await full.acquire('k', fullClock + 1000, () => true), ADMIT)
     assert.equal(await counter(key3, window), 3 + 1, 'the 3 not absorbed, then the block')
   } finally {
     full.close()
