@@ -1,7 +1,8 @@
 // Token accounting of a cluster-scope rate limit against a real redis-server:
 // the take/give scripts (redis-store.ts), the leases spending blocks in memory
 // (lease-table.ts: single flight, exhausted windows refused locally, idle
-// tokens given back, the deadline), and the key namespace (store-keys.ts).
+// tokens given back, the deadline, what a lease spent in its window for the
+// local fallback), and the key namespace (store-keys.ts).
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
@@ -260,6 +261,37 @@ test('what the local fallback admitted is charged with the next block (a window\
     assert.equal(await counter(key2, Math.floor(Date.now() / 60_000)), stale.lastBlock, 'only the block')
   } finally {
     stale.close()
+  }
+})
+
+test('unreported: the tokens spent from a lease in its window, each reported once; tokens given back are not spent; 0 once the window has ended', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
+  const HOUR = 3_600_000
+  const key = base()
+  const table = new LeaseTable(new RedisTokenStore(conn.client, 1000, HOUR), { storeKey: () => key, hooks: hooks(1), idleMs: 60_000 })
+  try {
+    const decide = async (): Promise<void> => {
+      const now = Date.now()
+      if (table.spend('k', now) === FETCH) assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
+    }
+    for (let i = 0; i < 40; i++) {
+      await decide()
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+    }
+    assert.ok(table.held() > 0, 'tokens in hand (not spent)')
+    assert.equal(table.unreported('k', Date.now()), 40)
+    const left = table.windowLeftMs
+    assert.ok(left > 0 && left <= HOUR, `ms left in the window (${left})`)
+    assert.equal(table.unreported('k', Date.now()), 0, 'reported once')
+    table.sweep(Date.now() + 60_000)
+    assert.equal(table.held(), 0, 'given back')
+    for (let i = 0; i < 3; i++) await decide()
+    assert.equal(table.unreported('k', Date.now()), 3, 'only the new ones; the tokens given back were not spent')
+    assert.equal(table.unreported('other', Date.now()), 0, 'no lease')
+    await decide()
+    assert.equal(table.unreported('k', table.leases.get('k')!.end), 0, 'the window has ended')
+  } finally {
+    table.close()
   }
 })
 
