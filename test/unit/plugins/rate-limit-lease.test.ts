@@ -104,12 +104,15 @@ test('leases: one fetch at a time per key; never more than the limit in total; a
   await clearOfWindowEdge(60_000, 15_000)
   const store = new CountingStore(new RedisTokenStore(conn.client, 100, 60_000))
   const key = base()
-  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1) })
+  // A block is sized from the key's local rate, measured on the table's clock:
+  // one that moves 1 ms per request makes it 1/ms whatever this machine's speed.
+  let clock = Date.now()
+  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1), now: () => clock })
   try {
     let admitted = 0
     let rejected = 0
     const decide = async (): Promise<void> => {
-      const now = Date.now()
+      const now = ++clock
       let r = table.spend('k', now)
       if (r === FETCH) r = await table.acquire('k', now + 1000, () => true)
       if (r === ADMIT) admitted++
@@ -124,7 +127,7 @@ test('leases: one fetch at a time per key; never more than the limit in total; a
     assert.ok(store.takes < 60, `blocks, not a round trip per request (${store.takes} takes)`)
     assert.ok(table.lastBlock <= 25, 'block ≤ limit / (4 × nodes)')
     const takes = store.takes
-    for (let i = 0; i < 50; i++) assert.equal(table.spend('k', Date.now()), REJECT)
+    for (let i = 0; i < 50; i++) assert.equal(table.spend('k', ++clock), REJECT)
     assert.equal(store.takes, takes, 'no Redis call per refused request')
   } finally {
     table.close()
@@ -156,11 +159,13 @@ test('idle leases give their tokens back; leases idle a window past their end ar
   const HOUR = 3_600_000
   const store = new CountingStore(new RedisTokenStore(conn.client, 1000, HOUR))
   const key = base()
-  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1), idleMs: 60_000 })
+  // The table's clock moves 1 ms per request: a local rate of 1/ms, blocks of about 50 (blockMs).
+  let clock = Date.now()
+  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1), idleMs: 60_000, now: () => clock })
   try {
     // Warm the rate estimate so that a block is more than one token.
     for (let i = 0; i < 40; i++) {
-      const now = Date.now()
+      const now = ++clock
       if (table.spend('k', now) === FETCH) assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
       if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
     }
@@ -169,13 +174,13 @@ test('idle leases give their tokens back; leases idle a window past their end ar
     const window = Math.floor(Date.now() / HOUR)
     const before = await counter(key, window)
     assert.equal(before, 40 + held)
-    table.sweep(Date.now() + 30_000)
+    table.sweep(clock + 30_000)
     assert.equal(table.held(), held, 'not idle yet')
-    table.sweep(Date.now() + 60_000)
+    table.sweep(clock + 60_000)
     assert.equal(table.held(), 0)
     await until('given back', async () => await counter(key, window) === 40)
     assert.equal(store.gives, 1)
-    table.sweep(Date.now() + 3 * HOUR)
+    table.sweep(clock + 3 * HOUR)
     assert.equal(table.leases.size, 0, 'dropped')
   } finally {
     table.close()
@@ -202,7 +207,9 @@ test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAI
     assert.ok(waited < 20 + 30, `waited ${waited.toFixed(1)} ms`)
     assert.equal(store.takes, 1, 'the second request joined the first fetch')
     assert.equal(h.failures.length, 1)
-    assert.match(h.failures[0]!, /no answer within 20ms/)
+    // The budget is the deadline less the time the fetch was sent (a ms after `now` if the clock ticked in between).
+    const budget = Number(/no answer within (\d+)ms/.exec(h.failures[0]!)?.[1])
+    assert.ok(budget >= 18 && budget <= 20, h.failures[0])
   } finally {
     redis.resume()
   }
@@ -244,7 +251,7 @@ test('what the local fallback admitted is charged with the next block (a window\
     full.leases.get('k')!.end = 0 // as if the window had ended
     assert.equal(full.spend('k', Date.now()), FETCH)
     assert.equal(await full.acquire('k', Date.now() + 1000, () => true), ADMIT)
-    assert.equal(await counter(key3, window), 3 + 1, 'the 3 not absorbed, then the block')
+    assert.equal(await counter(key3, window), 3 + full.lastBlock, 'the 3 not absorbed, then the block')
   } finally {
     full.close()
   }
@@ -268,10 +275,12 @@ test('unreported: the tokens spent from a lease in its window, each reported onc
   await clearOfWindowEdge(60_000, 15_000)
   const HOUR = 3_600_000
   const key = base()
-  const table = new LeaseTable(new RedisTokenStore(conn.client, 1000, HOUR), { storeKey: () => key, hooks: hooks(1), idleMs: 60_000 })
+  // 1 ms per request on the table's clock: blocks of about 50, so tokens stay in hand.
+  let clock = Date.now()
+  const table = new LeaseTable(new RedisTokenStore(conn.client, 1000, HOUR), { storeKey: () => key, hooks: hooks(1), idleMs: 60_000, now: () => clock })
   try {
     const decide = async (): Promise<void> => {
-      const now = Date.now()
+      const now = ++clock
       if (table.spend('k', now) === FETCH) assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
     }
     for (let i = 0; i < 40; i++) {
@@ -279,15 +288,15 @@ test('unreported: the tokens spent from a lease in its window, each reported onc
       if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
     }
     assert.ok(table.held() > 0, 'tokens in hand (not spent)')
-    assert.equal(table.unreported('k', Date.now()), 40)
+    assert.equal(table.unreported('k', clock), 40)
     const left = table.windowLeftMs
     assert.ok(left > 0 && left <= HOUR, `ms left in the window (${left})`)
-    assert.equal(table.unreported('k', Date.now()), 0, 'reported once')
-    table.sweep(Date.now() + 60_000)
+    assert.equal(table.unreported('k', clock), 0, 'reported once')
+    table.sweep(clock + 60_000)
     assert.equal(table.held(), 0, 'given back')
     for (let i = 0; i < 3; i++) await decide()
-    assert.equal(table.unreported('k', Date.now()), 3, 'only the new ones; the tokens given back were not spent')
-    assert.equal(table.unreported('other', Date.now()), 0, 'no lease')
+    assert.equal(table.unreported('k', clock), 3, 'only the new ones; the tokens given back were not spent')
+    assert.equal(table.unreported('other', clock), 0, 'no lease')
     await decide()
     assert.equal(table.unreported('k', table.leases.get('k')!.end), 0, 'the window has ended')
   } finally {
