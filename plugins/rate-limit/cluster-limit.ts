@@ -10,6 +10,11 @@
 // What `local` admitted is charged to Redis with the next block (a window's
 // worth at most; lease-table.ts), so a blip does not add to the window's total.
 // Tokens already in hand are spent whatever the mode (Redis counted them).
+// When `local` takes a key over, the key's local counters start from what this
+// gateway spent through Redis in the current window (rate and burst, each at
+// most its local share, ending with that window): the gateway admits at most
+// its share in the window of the outage, not its share on top of what it had
+// already admitted.
 import type { Logger } from 'pino'
 import type { RedisConnection } from '../types.js'
 import type { LimitStats } from '../limit-common/metrics.js'
@@ -162,8 +167,10 @@ export class ClusterLimit {
     const local = this.local
     local.rate = Math.ceil(this.#o.rate / nodes)
     local.burst = Math.ceil(this.#o.burst / nodes)
+    const now = this.#now()
+    this.#handOver(key, now)
     const ok = burstOnly ? local.burstOnly(key) : local.check(key)
-    if (ok) (burstOnly ? this.bucket! : this.main).owe(key, this.#now())
+    if (ok) (burstOnly ? this.bucket! : this.main).owe(key, now)
     if (!burstOnly) {
       this.remaining = local.remaining
       this.resetMs = local.resetMs
@@ -171,6 +178,17 @@ export class ClusterLimit {
     this.burstRemaining = local.burstRemaining
     this.burstResetMs = local.burstResetMs
     return ok ? ADMIT : REJECT
+  }
+
+  /** Counts in the local fallback what this gateway spent through Redis for `key` in the current windows and has not counted there yet. */
+  #handOver (key: string, now: number): void {
+    const local = this.local
+    const spent = this.main.unreported(key, now)
+    if (spent > 0) local.main.add(key, spent, local.rate, this.main.windowLeftMs)
+    const bucket = this.bucket
+    if (bucket === undefined) return
+    const burstSpent = bucket.unreported(key, now)
+    if (burstSpent > 0) local.bucket!.add(key, burstSpent, local.burst, bucket.windowLeftMs)
   }
 
   #decision (r: number): Decision {

@@ -18,6 +18,11 @@
 //   the total; after a long outage, at most a window's worth is charged. What
 //   a window that was already used up could not absorb is carried into the
 //   next window, once.
+// - When the `local` fallback takes a key over in a window, it first counts
+//   what this gateway already spent from the key's lease in that window
+//   (unreported()), so it does not admit its share on top of it. The table
+//   knows it without a per-request count: tokens put in hand in the window,
+//   less those still in hand, given back or dropped.
 // - Tokens held by a lease idle for `idleMs` are given back to the store, so
 //   other gateways can use them; leases idle for a whole window past their
 //   end are dropped (memory stays bounded with per-IP keys).
@@ -78,6 +83,10 @@ class Lease {
   debtSince = 0
   /** The debt was already carried over from a window that could not absorb it (it is carried once). */
   carried = false
+  /** Tokens put in hand in `window`, less those given back or dropped: what was spent is taken − tokens. */
+  taken = 0
+  /** Of the tokens spent in `window`, those already reported to the local fallback. */
+  reported = 0
 }
 
 interface Fetch {
@@ -104,6 +113,8 @@ export class LeaseTable {
   remaining = 0
   /** The last block asked for (status). */
   lastBlock = 0
+  /** After unreported() returned more than 0: ms until the key's window ends. */
+  windowLeftMs = 0
   readonly blockMs: number
   readonly idleMs: number
   readonly #store: TokenStore
@@ -139,6 +150,7 @@ export class LeaseTable {
   #spend (lease: Lease, now: number): number {
     lease.lastUse = now
     if (now >= lease.end) {
+      lease.taken -= lease.tokens
       lease.tokens = 0
       lease.exhausted = false
     }
@@ -161,6 +173,21 @@ export class LeaseTable {
       lease.debtSince = now
     }
     lease.debt++
+  }
+
+  /**
+   * For the local fallback: the tokens of `key` spent in its current window
+   * and not yet reported by an earlier call (0 once the window has ended, as
+   * far as this gateway knows); then windowLeftMs is the ms left in it.
+   */
+  unreported (key: string, now: number): number {
+    const lease = this.leases.get(key)
+    if (lease === undefined || now >= lease.end) return 0
+    const n = lease.taken - lease.tokens - lease.reported
+    if (n <= 0) return 0
+    lease.reported += n
+    this.windowLeftMs = lease.end - now
+    return n
   }
 
   /**
@@ -231,9 +258,13 @@ export class LeaseTable {
       lease.window = g.window
       lease.tokens = 0
       lease.exhausted = false
+      lease.taken = 0
+      lease.reported = 0
     }
     lease.end = sentAt + g.msLeft
-    lease.tokens += g.granted > debt ? g.granted - debt : 0
+    const got = g.granted > debt ? g.granted - debt : 0
+    lease.tokens += got
+    lease.taken += got
     lease.remaining = g.remaining
     if (g.granted < want + debt) lease.exhausted = true
     if (g.granted < debt && !lease.carried) {
@@ -284,6 +315,7 @@ export class LeaseTable {
       if (lease.tokens > 0) {
         if (now - lease.lastUse < this.idleMs) continue
         if (now < lease.end) this.#giveBack(key, lease)
+        lease.taken -= lease.tokens
         lease.tokens = 0
         lease.rate = 0
       } else if (now >= lease.end + windowMs && now - lease.lastUse >= windowMs) {
@@ -311,6 +343,7 @@ export class LeaseTable {
     const now = this.#now()
     for (const [key, lease] of this.leases) {
       if (lease.tokens > 0 && now < lease.end) this.#giveBack(key, lease)
+      lease.taken -= lease.tokens
       lease.tokens = 0
     }
   }

@@ -57,6 +57,18 @@ export class MemoryWindow {
     return res.consumedPoints
   }
 
+  /**
+   * Counts `n` requests of `key` admitted elsewhere, without taking its count
+   * above `cap`; a key with no live window gets one that ends in `ttlMs`.
+   */
+  add (key: string, n: number, cap: number, ttlMs: number): void {
+    const rlKey = this.limiter.getKey(key) as string
+    const res = this.#storage.get(rlKey)
+    const room = cap - (res === null || res.msBeforeNext <= 0 ? 0 : res.consumedPoints)
+    if (room <= 0 || ttlMs <= 0) return
+    this.#storage.incrby(rlKey, n < room ? n : room, ttlMs / 1000)
+  }
+
   /** Keys with a live window. */
   get size (): number { return this.#storage._storage.size }
 

@@ -1,7 +1,8 @@
 // Token accounting of a cluster-scope rate limit against a real redis-server:
 // the take/give scripts (redis-store.ts), the leases spending blocks in memory
 // (lease-table.ts: single flight, exhausted windows refused locally, idle
-// tokens given back, the deadline), and the key namespace (store-keys.ts).
+// tokens given back, the deadline, what a lease spent in its window for the
+// local fallback), and the key namespace (store-keys.ts).
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
@@ -103,12 +104,15 @@ test('leases: one fetch at a time per key; never more than the limit in total; a
   await clearOfWindowEdge(60_000, 15_000)
   const store = new CountingStore(new RedisTokenStore(conn.client, 100, 60_000))
   const key = base()
-  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1) })
+  // A block is sized from the key's local rate, measured on the table's clock:
+  // one that moves 1 ms per request makes it 1/ms whatever this machine's speed.
+  let clock = Date.now()
+  const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1), now: () => clock })
   try {
     let admitted = 0
     let rejected = 0
     const decide = async (): Promise<void> => {
-      const now = Date.now()
+      const now = ++clock
       let r = table.spend('k', now)
       if (r === FETCH) r = await table.acquire('k', now + 1000, () => true)
       if (r === ADMIT) admitted++
@@ -123,7 +127,7 @@ test('leases: one fetch at a time per key; never more than the limit in total; a
     assert.ok(store.takes < 60, `blocks, not a round trip per request (${store.takes} takes)`)
     assert.ok(table.lastBlock <= 25, 'block ≤ limit / (4 × nodes)')
     const takes = store.takes
-    for (let i = 0; i < 50; i++) assert.equal(table.spend('k', Date.now()), REJECT)
+    for (let i = 0; i < 50; i++) assert.equal(table.spend('k', ++clock), REJECT)
     assert.equal(store.takes, takes, 'no Redis call per refused request')
   } finally {
     table.close()
@@ -155,14 +159,14 @@ test('idle leases give their tokens back; leases idle a window past their end ar
   const HOUR = 3_600_000
   const store = new CountingStore(new RedisTokenStore(conn.client, 1000, HOUR))
   const key = base()
-  // The table's clock moves 1 ms per request: 40 requests in 40 ms make its rate estimate high,
-  // so a block is more than one token whatever the speed of this machine.
-  const start = Date.now()
-  let clock = start
+  // The table's clock moves 1 ms per request: a local rate of 1/ms, blocks of about 50 (blockMs).
+  let clock = Date.now()
   const table = new LeaseTable(store, { storeKey: () => key, hooks: hooks(1), idleMs: 60_000, now: () => clock })
   try {
-    for (let i = 0; i < 40; i++, clock++) {
-      if (table.spend('k', clock) === FETCH) assert.equal(await table.acquire('k', clock + 1000, () => true), ADMIT)
+    // Warm the rate estimate so that a block is more than one token.
+    for (let i = 0; i < 40; i++) {
+      const now = ++clock
+      if (table.spend('k', now) === FETCH) assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
       if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
     }
     const held = table.held()
@@ -203,7 +207,9 @@ test('deadline: a frozen Redis costs a request at most its deadline, then UNAVAI
     assert.ok(waited < 20 + 30, `waited ${waited.toFixed(1)} ms`)
     assert.equal(store.takes, 1, 'the second request joined the first fetch')
     assert.equal(h.failures.length, 1)
-    assert.match(h.failures[0]!, /no answer within 20ms/)
+    // The budget is the deadline less the time the fetch was sent (a ms after `now` if the clock ticked in between).
+    const budget = Number(/no answer within (\d+)ms/.exec(h.failures[0]!)?.[1])
+    assert.ok(budget >= 18 && budget <= 20, h.failures[0])
   } finally {
     redis.resume()
   }
@@ -232,22 +238,20 @@ test('what the local fallback admitted is charged with the next block (a window\
   }
   // A window already used up: the debt it could not absorb goes to the next block, once.
   const key3 = base()
-  // The table's clock: a second between the two fetches keeps the rate estimate, and so the block, at 1.
-  let fullClock = Date.now()
-  const full = new LeaseTable(store, { storeKey: () => key3, hooks: hooks(1), now: () => fullClock })
+  const full = new LeaseTable(store, { storeKey: () => key3, hooks: hooks(1) })
   try {
     const window = Math.floor(Date.now() / 60_000)
     await conn.client.set(`${key3}:${window}`, 95, 'PX', 60_000)
-    assert.equal(full.spend('k', fullClock), FETCH)
-    for (let i = 0; i < 8; i++) full.owe('k', fullClock)
-    assert.equal(await full.acquire('k', fullClock + 1000, () => true), REJECT, '5 left: all of them pay the debt')
+    const now = Date.now()
+    assert.equal(full.spend('k', now), FETCH)
+    for (let i = 0; i < 8; i++) full.owe('k', now)
+    assert.equal(await full.acquire('k', now + 1000, () => true), REJECT, '5 left: all of them pay the debt')
     assert.equal(await counter(key3, window), 100)
     await conn.client.set(`${key3}:${window}`, 0, 'KEEPTTL')
     full.leases.get('k')!.end = 0 // as if the window had ended
-    fullClock += 1000
-    assert.equal(full.spend('k', fullClock), FETCH)
-    assert.equal(await full.acquire('k', fullClock + 1000, () => true), ADMIT)
-    assert.equal(await counter(key3, window), 3 + 1, 'the 3 not absorbed, then the block')
+    assert.equal(full.spend('k', Date.now()), FETCH)
+    assert.equal(await full.acquire('k', Date.now() + 1000, () => true), ADMIT)
+    assert.equal(await counter(key3, window), 3 + full.lastBlock, 'the 3 not absorbed, then the block')
   } finally {
     full.close()
   }
@@ -264,6 +268,39 @@ test('what the local fallback admitted is charged with the next block (a window\
     assert.equal(await counter(key2, Math.floor(Date.now() / 60_000)), stale.lastBlock, 'only the block')
   } finally {
     stale.close()
+  }
+})
+
+test('unreported: the tokens spent from a lease in its window, each reported once; tokens given back are not spent; 0 once the window has ended', async () => {
+  await clearOfWindowEdge(60_000, 15_000)
+  const HOUR = 3_600_000
+  const key = base()
+  // 1 ms per request on the table's clock: blocks of about 50, so tokens stay in hand.
+  let clock = Date.now()
+  const table = new LeaseTable(new RedisTokenStore(conn.client, 1000, HOUR), { storeKey: () => key, hooks: hooks(1), idleMs: 60_000, now: () => clock })
+  try {
+    const decide = async (): Promise<void> => {
+      const now = ++clock
+      if (table.spend('k', now) === FETCH) assert.equal(await table.acquire('k', now + 1000, () => true), ADMIT)
+    }
+    for (let i = 0; i < 40; i++) {
+      await decide()
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve))
+    }
+    assert.ok(table.held() > 0, 'tokens in hand (not spent)')
+    assert.equal(table.unreported('k', clock), 40)
+    const left = table.windowLeftMs
+    assert.ok(left > 0 && left <= HOUR, `ms left in the window (${left})`)
+    assert.equal(table.unreported('k', clock), 0, 'reported once')
+    table.sweep(clock + 60_000)
+    assert.equal(table.held(), 0, 'given back')
+    for (let i = 0; i < 3; i++) await decide()
+    assert.equal(table.unreported('k', clock), 3, 'only the new ones; the tokens given back were not spent')
+    assert.equal(table.unreported('other', clock), 0, 'no lease')
+    await decide()
+    assert.equal(table.unreported('k', table.leases.get('k')!.end), 0, 'the window has ended')
+  } finally {
+    table.close()
   }
 })
 
