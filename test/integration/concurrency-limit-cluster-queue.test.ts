@@ -81,6 +81,23 @@ function status (gw: TestGateway): Status {
   return gw.gw.current.routes.get('pay')!.plugins[0]!.instance.status!() as unknown as Status
 }
 
+/** Starts a gateway and adds it to `gws` (stopped by stopAll, whatever fails after). */
+async function started (gws: TestGateway[], cfg: Record<string, unknown>): Promise<TestGateway> {
+  const gw = await startTestGateway(cfg)
+  gws.push(gw)
+  return gw
+}
+
+/** Ends the held requests (answered by the upstream, connections closed). */
+function letGo (held: RawConnection[]): void {
+  up.release(true)
+  for (const c of held) c.destroy()
+}
+
+async function stopAll (gws: TestGateway[]): Promise<void> {
+  await Promise.all(gws.map(async (g) => await g.stop()))
+}
+
 const get = (p: string): string => `GET ${p} HTTP/1.1\r\nHost: t\r\n\r\n`
 
 /** A request the upstream holds (a permit kept on purpose). */
@@ -124,11 +141,13 @@ test('two gateway processes, max 2 with a queue: requests beyond max wait and al
 
 test('a wait past the queue timeout: 503 with Retry-After; the waiters cost one acquire per poll, not one per waiter', async () => {
   const limit = { max: 2, timeout: '50ms', queue: { size: 10, timeout: '400ms' } }
-  const a = await startTestGateway(config('gw-qt-a', limit, 'qt:'))
-  const b = await startTestGateway(config('gw-qt-b', limit, 'qt:'))
+  const gws: TestGateway[] = []
+  const held: RawConnection[] = []
   try {
+    const a = await started(gws, config('gw-qt-a', limit, 'qt:'))
+    const b = await started(gws, config('gw-qt-b', limit, 'qt:'))
     // the 2 permits of the cluster, one held through each gateway
-    const held = [await holdOn(a.gw.port), await holdOn(b.gw.port)]
+    held.push(await holdOn(a.gw.port), await holdOn(b.gw.port))
     const waiters = 6
     const sent0 = await acquiresSent()
     const t0 = performance.now()
@@ -149,23 +168,25 @@ test('a wait past the queue timeout: 503 with Retry-After; the waiters cost one 
     console.log(`# ${waiters} waiters for ${elapsed.toFixed(0)} ms: ${sent} acquires (bound ${bound}; one per waiter per poll would be ~${waiters * Math.round(elapsed / 25)})`)
     assert.ok(sent <= bound, `${sent} acquires sent for ${waiters} waiters over ${elapsed.toFixed(0)} ms (bound ${bound})`)
     assert.equal(status(a).queued, 0)
-    up.release(true)
-    for (const c of held) c.destroy()
+    letGo(held)
     await until('permits given back', async () => await permitsInRedis('qt:') === 0)
   } finally {
-    await a.stop()
-    await b.stop()
+    letGo(held)
+    await stopAll(gws)
   }
 })
 
 test('a client that leaves while queued frees its place; a full queue refuses at once; a permit freed here goes to the waiter', async () => {
   const limit = { max: 2, queue: { size: 1, timeout: '5s' } }
-  const a = await startTestGateway(config('gw-ql-a', limit, 'ql:'))
-  const b = await startTestGateway(config('gw-ql-b', limit, 'ql:'))
+  const gws: TestGateway[] = []
+  const held: RawConnection[] = []
   try {
+    const a = await started(gws, config('gw-ql-a', limit, 'ql:'))
+    const b = await started(gws, config('gw-ql-b', limit, 'ql:'))
     const heldA = await holdOn(a.gw.port)
-    const heldB = await holdOn(b.gw.port)
+    held.push(heldA, await holdOn(b.gw.port))
     const left = await queued(a, '/pay/left')
+    held.push(left.c)
     // the queue (size 1 per key) is full: refused at once, Retry-After from the queue timeout
     const t0 = performance.now()
     const full = await rawRequest(a.gw.port, get('/pay/x'))
@@ -175,6 +196,7 @@ test('a client that leaves while queued frees its place; a full queue refuses at
     left.c.destroy()
     await until('the leaver gave up its place', () => status(a).queued === 0)
     const next = await queued(a, '/pay/next')
+    held.push(next.c)
     // a's held request ends: its permit goes to a's waiter
     up.release()
     assert.equal((await heldA.next()).status, 200)
@@ -182,12 +204,11 @@ test('a client that leaves while queued frees its place; a full queue refuses at
     assert.equal(r.status, 200, 'the waiter took the freed permit')
     assert.ok(!up.requests.some((q) => q.url === '/pay/left'), 'the client that left never reached the upstream')
     await until('b\'s permit only', async () => await permitsInRedis('ql:') === 1)
-    up.release(true)
-    for (const c of [heldA, heldB, next.c]) c.destroy()
+    letGo(held)
     await until('permits given back', async () => await permitsInRedis('ql:') === 0 && status(a).inflight === 0)
   } finally {
-    await a.stop()
-    await b.stop()
+    letGo(held)
+    await stopAll(gws)
   }
 })
 
@@ -196,10 +217,12 @@ test('Redis stopped while requests wait: the failure policy decides for them (lo
   const limit = { max: 2, expectedNodes: 2, timeout: '20ms', queue: { size: 5, timeout: `${queueTimeout}ms` } }
   const ups = await Promise.all([startHoldingUpstream(50), startHoldingUpstream(50), startHoldingUpstream(50)])
   const policies = ['local', 'closed', 'open'] as const
-  const gws = await Promise.all(policies.map((p, i) =>
-    startTestGateway(config(`gw-qr-${p}`, { ...limit, onRedisFailure: p }, `qr-${p}:`, { upstream: ups[i] }))))
+  const gws: TestGateway[] = []
   const held: RawConnection[] = []
   try {
+    for (const [i, p] of policies.entries()) {
+      await started(gws, config(`gw-qr-${p}`, { ...limit, onRedisFailure: p }, `qr-${p}:`, { upstream: ups[i] }))
+    }
     const waits: Array<Array<Promise<{ r: RawResponse; ms: number }>>> = []
     for (let i = 0; i < gws.length; i++) {
       held.push(await holdOn(gws[i]!.gw.port, ups[i]), await holdOn(gws[i]!.gw.port, ups[i]))
@@ -229,9 +252,9 @@ test('Redis stopped while requests wait: the failure policy decides for them (lo
     assert.equal(status(gws[0]!).mode, 'local')
   } finally {
     for (const u of ups) u.release(true)
-    for (const c of held) c.destroy()
+    letGo(held)
     await redis.restart()
-    await Promise.all(gws.map(async (g) => await g.stop()))
+    await stopAll(gws)
     await Promise.all(ups.map(async (u) => await u.close()))
   }
 })
