@@ -118,7 +118,8 @@ export class ClusterLimit implements PluginInstance, QueueHost {
       ? undefined
       : new ClusterQueue({
         size: o.queue.size,
-        timeout: o.queue.timeout,
+        // A request joins after its own first try (up to `timeout`): all in all it waits at most queue.timeout.
+        timeout: Math.max(1, o.queue.timeout - o.timeout),
         attemptTimeout: o.timeout,
         mode: this.#mode,
         acquire: (key, id) => acquire(redis.client, key, o.max, o.lease, id),
@@ -126,8 +127,8 @@ export class ClusterLimit implements PluginInstance, QueueHost {
         newId: () => permitId(this.#nodeId),
         host: this
       })
-    // The plugin decides itself: at `timeout` for Redis (its failure policy), then at most queue.timeout in the
-    // queue; the core's deadline is a backstop just after.
+    // The plugin decides itself: at `timeout` for Redis (its failure policy), or with a queue at queue.timeout in
+    // all; the core's deadline is a backstop after that.
     this.accessTimeout = o.timeout + (o.queue?.timeout ?? 0) + CORE_SLACK
     this.onAccessTimeout = o.onRedisFailure === 'closed' ? 'closed' : 'open'
     this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(o.lease / 3)))
@@ -311,7 +312,7 @@ export class ClusterLimit implements PluginInstance, QueueHost {
   /** Every lease/3: renews the permits held, retries the releases that failed (once). */
   #tick (): void {
     if ((this.#held.size === 0 && this.#retry.length === 0) || this.#redis.state !== 'ready') {
-      if (this.#closed && this.#held.size === 0) clearInterval(this.#timer)
+      if (this.#closed && this.#done()) clearInterval(this.#timer)
       else if (!this.#closed && this.#mode.mode !== 'shared' && this.#mode.tryRedis()) this.#probe()
       return
     }
@@ -377,6 +378,11 @@ export class ClusterLimit implements PluginInstance, QueueHost {
     this.#census.release()
     // Retired once its requests are done: one last tick gives back what failed, then the timer stops.
     this.#tick()
-    if (this.#held.size === 0) clearInterval(this.#timer)
+    if (this.#done()) clearInterval(this.#timer)
+  }
+
+  /** Holds no permit and nobody waits for one (a retired instance's waiters may still be admitted: renewed too). */
+  #done (): boolean {
+    return this.#held.size === 0 && (this.#queue?.waiting ?? 0) === 0
   }
 }
