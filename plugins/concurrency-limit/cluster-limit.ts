@@ -16,6 +16,11 @@
 // next renewal tick; if that fails too, the permit is no longer renewed and
 // expires with its lease. A release never removes another request's permit
 // (ids are unique) and runs once per request (takeHeld).
+//
+// With `queue:`, a request refused because all permits are held (by Redis, or
+// by the local fallback) waits in this gateway's FIFO for its key instead of
+// being refused at once; see cluster-queue.ts. A permit freed here goes to the
+// key's oldest waiter first (its acquire is sent right after the release).
 import { randomBytes, createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Deadline, Deadlines } from '../../gateway/proxy/deadlines.js'
@@ -23,26 +28,37 @@ import type { RequestContext } from '../../gateway/proxy/request-context.js'
 import { compileKey, type KeyFn } from '../limit-common/key.js'
 import { RedisMode, expectedNodes, liveNodes, type NodeCensus } from '../limit-common/redis-mode.js'
 import type { AccessResult, ErrorReply, PluginEnv, PluginInstance, RedisConnection } from '../types.js'
+import { ClusterQueue, type QueueHost, type Resolve, type Waiter } from './cluster-queue.js'
 import { KeyCount, LocalPermits, type Held } from './local-permits.js'
 import { concurrencyMetrics, type ConcurrencyMetrics } from './metrics.js'
 import { STATUS_KEYS } from './node-limit.js'
 import type { ConcurrencyLimitOptions } from './options.js'
 import { acquire, RENEW } from './redis-scripts.js'
 import { CORE_SLACK, limitedReply, unavailableReply } from './replies.js'
-import { holdOn, slotName, takeHeld } from './slot.js'
+import { clearHeld, holdOn, slotName, takeHeld } from './slot.js'
 
 /** Distinguishes this process's permit ids from those of an earlier run with the same node id. */
 const BOOT = randomBytes(4).toString('hex')
 let sequence = 0
+
+function permitId (nodeId: string): string {
+  return `${nodeId}/${BOOT}/${++sequence}`
+}
+
+/** A permit in Redis: its set and its id. */
+interface RedisPermit {
+  readonly key: string
+  readonly id: string
+}
 
 const PENDING = 0
 const HELD = 1
 const DONE = 2
 
 /** One request's permit: pending (the acquire is in flight), held, or done (released, given up, or gone to the fallback). */
-class Permit extends Deadline implements Held {
+class Permit extends Deadline implements Held, RedisPermit {
   state = PENDING
-  resolve: ((v: AccessResult) => void) | undefined = undefined
+  resolve: Resolve | undefined = undefined
 
   constructor (readonly owner: ClusterLimit, readonly ctx: RequestContext, readonly key: string, readonly keyValue: string, readonly id: string) {
     super()
@@ -53,7 +69,7 @@ class Permit extends Deadline implements Held {
   }
 }
 
-export class ClusterLimit implements PluginInstance {
+export class ClusterLimit implements PluginInstance, QueueHost {
   readonly accessTimeout: number
   readonly onAccessTimeout: 'open' | 'closed'
   readonly #o: ConcurrencyLimitOptions
@@ -74,7 +90,9 @@ export class ClusterLimit implements PluginInstance {
   /** Permits this gateway holds in Redis, by id: what the renewal renews. */
   readonly #held = new Map<string, Permit>()
   /** Releases that failed, retried once at the next tick. */
-  #retry: Permit[] = []
+  #retry: RedisPermit[] = []
+  /** Requests waiting for a permit (queue:). */
+  readonly #queue: ClusterQueue | undefined
   readonly #timer: NodeJS.Timeout
   #closed = false
 
@@ -89,15 +107,29 @@ export class ClusterLimit implements PluginInstance {
     const def = createHash('sha1').update(JSON.stringify({ max: o.max })).digest('hex').slice(0, 8)
     this.#keyBase = `${redis.keyPrefix}concurrency-limit:${limitId}:${def}:`
     this.#slot = slotName(env.scope)
-    this.#limited = limitedReply(undefined)
+    this.#limited = limitedReply(o.queue?.timeout)
     this.#m = concurrencyMetrics(env.metrics, env.routeId, o.name)
     this.#logger = env.logger.child({ limit: o.name })
     this.#mode = new RedisMode({ redis, policy: o.onRedisFailure, logger: this.#logger, stats: this.#m.stats })
     // Every cluster limit heartbeats, so that the other gateways learn this one (whatever this one's own settings).
     this.#census = liveNodes(redis, env.nodeId)
     this.#local = new LocalPermits(this.#localMax(), 0, 0)
-    // The plugin decides at `timeout` itself (its failure policy); the core's deadline is a backstop just after.
-    this.accessTimeout = o.timeout + CORE_SLACK
+    this.#queue = o.queue === undefined
+      ? undefined
+      : new ClusterQueue({
+        size: o.queue.size,
+        // A request joins after its own first try (up to `timeout`): all in all it waits at most queue.timeout.
+        timeout: Math.max(1, o.queue.timeout - o.timeout),
+        attemptTimeout: o.timeout,
+        mode: this.#mode,
+        acquire: (key, id) => acquire(redis.client, key, o.max, o.lease, id),
+        giveBack: (key, id) => { this.#zrem({ key, id }) },
+        newId: () => permitId(this.#nodeId),
+        host: this
+      })
+    // The plugin decides itself: at `timeout` for Redis (its failure policy), or with a queue at queue.timeout in
+    // all; the core's deadline is a backstop after that.
+    this.accessTimeout = o.timeout + (o.queue?.timeout ?? 0) + CORE_SLACK
     this.onAccessTimeout = o.onRedisFailure === 'closed' ? 'closed' : 'open'
     this.#timer = setInterval(() => this.#tick(), Math.max(1, Math.floor(o.lease / 3)))
     this.#timer.unref()
@@ -105,8 +137,10 @@ export class ClusterLimit implements PluginInstance {
 
   access (ctx: RequestContext): AccessResult | Promise<AccessResult> {
     const keyValue = this.#key(ctx)
+    // Others of this key wait here already: behind them (FIFO), without a Redis call of its own.
+    if (this.#queue?.has(keyValue) === true) return this.#busy(ctx, keyValue)
     if (!this.#mode.tryRedis()) return this.#fallback(ctx, keyValue)
-    const p = new Permit(this, ctx, this.#keyBase + keyValue, keyValue, `${this.#nodeId}/${BOOT}/${++sequence}`)
+    const p = new Permit(this, ctx, this.#keyBase + keyValue, keyValue, permitId(this.#nodeId))
     const promise = new Promise<AccessResult>((resolve) => { p.resolve = resolve })
     holdOn(ctx, this.#slot, p)
     this.#deadlines.start(p, this.#o.timeout)
@@ -119,7 +153,12 @@ export class ClusterLimit implements PluginInstance {
   log (ctx: RequestContext): void {
     const held = takeHeld(ctx, this.#slot)
     if (held === undefined) return
-    if (held instanceof KeyCount) this.#m.inflight.value--
+    if (held instanceof KeyCount) {
+      this.#m.inflight.value--
+      held.release()
+      this.#queue?.wake(held.key)
+      return
+    }
     held.release()
   }
 
@@ -137,6 +176,7 @@ export class ClusterLimit implements PluginInstance {
     this.#held.delete(p.id)
     this.#m.inflight.value--
     this.#zrem(p)
+    this.#queue?.wake(p.keyValue)
   }
 
   #answered (p: Permit, admitted: boolean): void {
@@ -156,8 +196,7 @@ export class ClusterLimit implements PluginInstance {
     } else {
       p.state = DONE
       takeHeld(p.ctx, this.#slot)
-      this.#m.stats.rejected++
-      p.resolve!(this.#limited)
+      p.resolve!(this.#busy(p.ctx, p.keyValue))
     }
   }
 
@@ -179,7 +218,7 @@ export class ClusterLimit implements PluginInstance {
   }
 
   /** The failure policy, for a request Redis cannot decide on. */
-  #fallback (ctx: RequestContext, keyValue: string): AccessResult {
+  #fallback (ctx: RequestContext, keyValue: string): AccessResult | Promise<AccessResult> {
     switch (this.#o.onRedisFailure) {
       case 'open':
         this.#m.stats.admitted++
@@ -187,25 +226,79 @@ export class ClusterLimit implements PluginInstance {
       case 'closed':
         this.#m.stats.rejected++
         return unavailableReply
-      default: {
-        this.#local.max = this.#localMax()
-        const c = this.#local.tryAcquire(keyValue)
-        if (c === undefined) {
-          this.#m.stats.rejected++
-          return this.#limited
-        }
-        holdOn(ctx, this.#slot, c)
-        this.#m.stats.admitted++
-        this.#m.inflight.value++
+      default:
+        if (!this.#takeLocal(ctx, keyValue)) return this.#busy(ctx, keyValue)
+    }
+  }
+
+  /** A permit of the local fallback, held by the request; false when all its permits are held. */
+  #takeLocal (ctx: RequestContext, keyValue: string): boolean {
+    this.#local.max = this.#localMax()
+    const c = this.#local.tryAcquire(keyValue)
+    if (c === undefined) return false
+    holdOn(ctx, this.#slot, c)
+    this.#m.stats.admitted++
+    this.#m.inflight.value++
+    return true
+  }
+
+  /** Every permit of the key is held: wait in the queue (if there is one with room), else 503. */
+  #busy (ctx: RequestContext, keyValue: string): AccessResult | Promise<AccessResult> {
+    if (this.#queue !== undefined) {
+      let resolve!: Resolve
+      const promise = new Promise<AccessResult>((r) => { resolve = r })
+      const w = this.#queue.join(ctx, this.#keyBase + keyValue, keyValue, resolve)
+      if (w !== undefined) {
+        holdOn(ctx, this.#slot, w)
+        return promise
       }
     }
+    this.#m.stats.rejected++
+    return this.#limited
+  }
+
+  // --- QueueHost: the outcomes of a wait ---
+
+  admitted (w: Waiter, id: string): void {
+    const p = new Permit(this, w.ctx, this.#keyBase + w.keyValue, w.keyValue, id)
+    p.state = HELD
+    this.#held.set(id, p)
+    holdOn(w.ctx, this.#slot, p)
+    this.#m.stats.admitted++
+    this.#m.inflight.value++
+    this.#waited(w)
+    w.resolve(undefined)
+  }
+
+  fallback (w: Waiter): boolean {
+    if (this.#o.onRedisFailure === 'local') {
+      if (!this.#takeLocal(w.ctx, w.keyValue)) return false
+      this.#waited(w)
+      w.resolve(undefined)
+      return true
+    }
+    clearHeld(w.ctx, this.#slot)
+    this.#waited(w)
+    w.resolve(this.#fallback(w.ctx, w.keyValue))
+    return true
+  }
+
+  expired (w: Waiter): void {
+    clearHeld(w.ctx, this.#slot)
+    this.#m.stats.rejected++
+    this.#waited(w)
+    w.resolve(this.#limited)
+  }
+
+  #waited (w: Waiter): void {
+    this.#m.queueWait.observe((performance.now() - w.since) / 1000)
   }
 
   #localMax (): number {
     return Math.ceil(this.#o.max / expectedNodes(this.#o.expectedNodes, this.#census))
   }
 
-  #zrem (p: Permit): void {
+  #zrem (p: RedisPermit): void {
     if (this.#redis.state !== 'ready') {
       this.#retry.push(p)
       return
@@ -219,7 +312,7 @@ export class ClusterLimit implements PluginInstance {
   /** Every lease/3: renews the permits held, retries the releases that failed (once). */
   #tick (): void {
     if ((this.#held.size === 0 && this.#retry.length === 0) || this.#redis.state !== 'ready') {
-      if (this.#closed && this.#held.size === 0) clearInterval(this.#timer)
+      if (this.#closed && this.#done()) clearInterval(this.#timer)
       else if (!this.#closed && this.#mode.mode !== 'shared' && this.#mode.tryRedis()) this.#probe()
       return
     }
@@ -273,7 +366,8 @@ export class ClusterLimit implements PluginInstance {
       busiest,
       local: { max: this.#local.max, inflight: this.#local.held, busiest: this.#local.busiest(STATUS_KEYS) },
       pendingReleases: this.#retry.length,
-      queued: 0
+      queued: this.#queue?.waiting ?? 0,
+      ...(this.#o.queue === undefined ? {} : { queue: { size: this.#o.queue.size, timeout: this.#o.queue.timeout } })
     }
   }
 
@@ -284,6 +378,11 @@ export class ClusterLimit implements PluginInstance {
     this.#census.release()
     // Retired once its requests are done: one last tick gives back what failed, then the timer stops.
     this.#tick()
-    if (this.#held.size === 0) clearInterval(this.#timer)
+    if (this.#done()) clearInterval(this.#timer)
+  }
+
+  /** Holds no permit and nobody waits for one (a retired instance's waiters may still be admitted: renewed too). */
+  #done (): boolean {
+    return this.#held.size === 0 && (this.#queue?.waiting ?? 0) === 0
   }
 }

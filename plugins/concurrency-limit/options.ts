@@ -64,9 +64,6 @@ export const schema = {
 export function check (o: ConcurrencyLimitOptions, refs: ConfigRefs): string[] {
   const problems = checkKey(o.key)
   if (o.scope === 'cluster' && !refs.redis) problems.push('scope: cluster needs a top-level redis: section')
-  if (o.scope === 'cluster' && o.queue !== undefined) {
-    problems.push('queue: is available with scope: node only (a cluster-wide wait would have to poll Redis): leave it out, or use scope: node')
-  }
   if (o.scope === 'cluster' && o.lease < MIN_LEASE) problems.push(`lease must be at least ${MIN_LEASE}ms (permits are renewed every lease/3)`)
   return problems
 }

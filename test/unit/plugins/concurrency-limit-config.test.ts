@@ -51,6 +51,14 @@ describe('concurrency-limit options: accepted, defaults filled in', () => {
       name: 'payments-inflight'
     })
   })
+
+  it('cluster scope with a queue', () => {
+    const { dir, result } = load(withLimit(['max: 2', 'scope: cluster', 'queue: {size: 3, timeout: 1s}'], REDIS))
+    if (!result.ok) assert.fail(result.issues.map((i) => formatIssueRelativeTo(i, dir)).join('\n'))
+    assert.deepEqual(result.config.routes[0]!.plugins['concurrency-limit'], {
+      max: 2, key: [], scope: 'cluster', queue: { size: 3, timeout: 1000 }, lease: 10_000, onRedisFailure: 'local', timeout: 10, name: 'concurrency-limit'
+    })
+  })
 })
 
 describeRefusals('concurrency-limit options: refused with file:line', [
@@ -93,11 +101,6 @@ describeRefusals('concurrency-limit options: refused with file:line', [
     name: 'cluster scope without redis:',
     files: withLimit(['max: 2', 'scope: cluster']),
     expected: ['main.yaml:11:9: routes[0].plugins.concurrency-limit: scope: cluster needs a top-level redis: section']
-  },
-  {
-    name: 'a queue with cluster scope',
-    files: withLimit(['max: 2', 'scope: cluster', 'queue: {size: 3, timeout: 1s}'], REDIS),
-    expected: ['main.yaml:13:9: routes[0].plugins.concurrency-limit: queue: is available with scope: node only (a cluster-wide wait would have to poll Redis): leave it out, or use scope: node']
   },
   {
     name: 'a queue of size 0',
