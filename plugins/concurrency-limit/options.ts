@@ -65,5 +65,6 @@ export function check (o: ConcurrencyLimitOptions, refs: ConfigRefs): string[] {
   const problems = checkKey(o.key)
   if (o.scope === 'cluster' && !refs.redis) problems.push('scope: cluster needs a top-level redis: section')
   if (o.scope === 'cluster' && o.lease < MIN_LEASE) problems.push(`lease must be at least ${MIN_LEASE}ms (permits are renewed every lease/3)`)
+  if (o.scope === 'node' && o.expectedNodes !== undefined) problems.push('expectedNodes applies to scope: cluster only')
   return problems
 }

@@ -33,16 +33,16 @@ describe('concurrency-limit options: accepted, defaults filled in', () => {
     })
   })
 
-  it('node scope with a queue; cluster options as text', () => {
+  it('cluster scope with a queue; options as text', () => {
     const { dir, result } = load(withLimit([
-      'max: 20', 'key: [route, header:x-merchant]', 'queue: {size: 50, timeout: 2s}',
+      'max: 20', 'key: [route, header:x-merchant]', 'scope: cluster', 'queue: {size: 50, timeout: 2s}',
       'lease: 5s', 'onRedisFailure: closed', 'timeout: 15ms', 'expectedNodes: 3', 'name: payments-inflight'
     ], REDIS))
     if (!result.ok) assert.fail(result.issues.map((i) => formatIssueRelativeTo(i, dir)).join('\n'))
     assert.deepEqual(result.config.routes[0]!.plugins['concurrency-limit'], {
       max: 20,
       key: ['route', 'header:x-merchant'],
-      scope: 'node',
+      scope: 'cluster',
       queue: { size: 50, timeout: 2000 },
       lease: 5000,
       onRedisFailure: 'closed',
@@ -116,6 +116,11 @@ describeRefusals('concurrency-limit options: refused with file:line', [
     name: 'a queue without timeout',
     files: withLimit(['max: 2', 'queue: {size: 3}']),
     expected: ['main.yaml:12:16: routes[0].plugins.concurrency-limit.queue: missing required key "timeout"']
+  },
+  {
+    name: 'expectedNodes at node scope (it only divides a cluster limit)',
+    files: withLimit(['max: 2', 'expectedNodes: 2']),
+    expected: ['main.yaml:11:9: routes[0].plugins.concurrency-limit: expectedNodes applies to scope: cluster only']
   },
   {
     name: 'a lease too short to renew',
