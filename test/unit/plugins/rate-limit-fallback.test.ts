@@ -11,10 +11,11 @@ import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import { RedisService } from '../../../gateway/services/redis.js'
+import type { RedisService } from '../../../gateway/services/redis.js'
 import { limitStats } from '../../../plugins/limit-common/metrics.js'
 import { ClusterLimit, type ClusterLimitOptions } from '../../../plugins/rate-limit/cluster-limit.js'
 import { ADMIT } from '../../../plugins/rate-limit/lease-table.js'
+import { redisConnection } from '../../helpers/redis-connection.js'
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js'
 import { until } from '../../helpers/until.js'
 import { clearOfWindowEdge } from '../../helpers/window-edge.js'
@@ -26,11 +27,7 @@ let n = 0
 
 before(async () => {
   redis = await startRedisServer()
-  conn = new RedisService({
-    mode: 'standalone', endpoints: [{ host: '127.0.0.1', port: redis.port }], tls: false, db: 0, keyPrefix: 'fb:',
-    commandTimeout: 200, connectTimeout: 1000, reconnect: { min: 20, max: 100 }
-  }, 'k', { logger })
-  await until('ready', () => conn.state === 'ready')
+  conn = await redisConnection(redis, { keyPrefix: 'fb:', logger })
 })
 after(async () => {
   conn.close()

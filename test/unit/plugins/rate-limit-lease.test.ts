@@ -4,14 +4,13 @@
 // tokens given back, the deadline, what a lease spent in its window for the
 // local fallback), and the key namespace (store-keys.ts).
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { after, before, test } from 'node:test'
-import { pino } from 'pino'
-import { RedisService } from '../../../gateway/services/redis.js'
+import type { RedisService } from '../../../gateway/services/redis.js'
 import { ADMIT, FETCH, LeaseTable, REJECT, UNAVAILABLE, type Grant, type LeaseHooks, type TokenStore } from '../../../plugins/rate-limit/lease-table.js'
 import type { RateLimitOptions } from '../../../plugins/rate-limit/options.js'
 import { RedisTokenStore } from '../../../plugins/rate-limit/redis-store.js'
 import { definitionHash, storeKeys } from '../../../plugins/rate-limit/store-keys.js'
+import { redisConnection } from '../../helpers/redis-connection.js'
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js'
 import { until } from '../../helpers/until.js'
 import { clearOfWindowEdge } from '../../helpers/window-edge.js'
@@ -22,12 +21,7 @@ let n = 0
 
 before(async () => {
   redis = await startRedisServer()
-  const logger = pino({ level: 'silent' }, new Writable({ write (_c, _e, cb) { cb() } }))
-  conn = new RedisService({
-    mode: 'standalone', endpoints: [{ host: '127.0.0.1', port: redis.port }], tls: false, db: 0, keyPrefix: 'lt:',
-    commandTimeout: 200, connectTimeout: 1000, reconnect: { min: 20, max: 100 }
-  }, 'k', { logger })
-  await until('ready', () => conn.state === 'ready')
+  conn = await redisConnection(redis, { keyPrefix: 'lt:' })
 })
 after(async () => {
   conn.close()
