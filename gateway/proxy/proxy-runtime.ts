@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
 import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
 import { normalizePath, pathToForward } from '../routing/normalize-path.js'
-import type { AccessStep, Snapshot } from '../snapshot/types.js'
+import type { AccessStep, LogFn, ResponseFn, Snapshot } from '../snapshot/types.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
 import { arrivedAfterClose, bodyUnread, closeAfter } from './closing.js'
@@ -417,20 +417,16 @@ export class ProxyRuntime {
     if (this.draining) headers.connection = 'close'
     const route = ctx.route
     if (route === undefined) return
-    const global = ctx.snapshot.global.response
-    for (let i = 0; i < global.length; i++) {
-      try {
-        global[i]!(ctx, status, headers)
-      } catch (err) {
-        this.logger.error({ err, route: route.id, reqId: ctx.requestId, scope: 'global' }, 'plugin response phase failed')
-      }
-    }
-    const fns = route.response
+    this.#respond(ctx.snapshot.global.response, ctx, status, headers, 'global')
+    this.#respond(route.response, ctx, status, headers, undefined)
+  }
+
+  #respond (fns: readonly ResponseFn[], ctx: RequestContext, status: number, headers: OutgoingHttpHeaders, scope: 'global' | undefined): void {
     for (let i = 0; i < fns.length; i++) {
       try {
         fns[i]!(ctx, status, headers)
       } catch (err) {
-        this.logger.error({ err, route: route.id, reqId: ctx.requestId }, 'plugin response phase failed')
+        this.logger.error({ err, route: ctx.route!.id, reqId: ctx.requestId, scope }, 'plugin response phase failed')
       }
     }
   }
@@ -449,22 +445,8 @@ export class ProxyRuntime {
     const route = ctx.route
     if (route !== undefined) {
       // The global plugins', then the route's.
-      const global = ctx.snapshot.global.log
-      for (let i = 0; i < global.length; i++) {
-        try {
-          global[i]!(ctx)
-        } catch (err) {
-          this.logger.error({ err, route: route.id, scope: 'global' }, 'plugin log phase failed')
-        }
-      }
-      const fns = route.log
-      for (let i = 0; i < fns.length; i++) {
-        try {
-          fns[i]!(ctx)
-        } catch (err) {
-          this.logger.error({ err, route: route.id }, 'plugin log phase failed')
-        }
-      }
+      this.#log(ctx.snapshot.global.log, ctx, 'global')
+      this.#log(route.log, ctx, undefined)
     }
     const duration = performance.now() - ctx.startTime
     const status = ctx.status
@@ -475,6 +457,16 @@ export class ProxyRuntime {
       const waiters = this.#idleWaiters
       this.#idleWaiters = []
       for (const w of waiters) w()
+    }
+  }
+
+  #log (fns: readonly LogFn[], ctx: RequestContext, scope: 'global' | undefined): void {
+    for (let i = 0; i < fns.length; i++) {
+      try {
+        fns[i]!(ctx)
+      } catch (err) {
+        this.logger.error({ err, route: ctx.route!.id, scope }, 'plugin log phase failed')
+      }
     }
   }
 

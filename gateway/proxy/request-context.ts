@@ -61,7 +61,7 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   requestSent = false
   completed = false
   closed = false
-  /** Free slot for plugins' per-request state, keyed by plugin name. */
+  /** Free slot for plugins' per-request state, keyed by a name each plugin instance picks (its slot). */
   state: Record<string, unknown> | undefined = undefined
 
   abortUpstream: ((err: Error) => void) | undefined = undefined

@@ -61,11 +61,12 @@ export const rateLimitPlugin: PluginDefinition<RateLimitOptions> = {
       limit = new NodeLimit(o.rate, o.window, o.burst, burstWindow, localPrefix)
     }
     const lim = limit
+    const limitedMessage = `Rate limit exceeded: at most ${o.rate} requests per ${o.window / 1000}s`
 
     const refuse = (d: Decision | NodeLimit | ClusterLimit): ErrorReply => {
       stats.rejected++
       const retry = Math.max(1, seconds(o.burst > 0 ? Math.min(d.resetMs, d.burstResetMs) : d.resetMs))
-      return errorReply(429, 'GW_RATE_LIMITED', `Rate limit exceeded: at most ${o.rate} requests per ${o.window / 1000}s`, {
+      return errorReply(429, 'GW_RATE_LIMITED', limitedMessage, {
         'retry-after': String(retry),
         'ratelimit-policy': fields.policy,
         ratelimit: fields.current(0, d.resetMs, d.burstRemaining, d.burstResetMs)
