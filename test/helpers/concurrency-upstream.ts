@@ -6,6 +6,7 @@
 //   anything else: answered at once
 // and a bounded load generator: `total` requests by `clients` concurrent
 // clients (an undici Pool), each request's status and duration recorded.
+import type { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { startUpstream, type Upstream } from './upstream.js'
 
@@ -97,4 +98,12 @@ export async function load (origin: string, path: (i: number) => string, total: 
     await pool.close()
   }
   return result
+}
+
+/** The concurrency-limit permits stored in Redis under `prefix`, every key (expired ones included until an acquire drops them). */
+export async function permitsInRedis (client: Redis, prefix: string): Promise<number> {
+  const keys = await client.keys(`${prefix}concurrency-limit:*`)
+  let n = 0
+  for (const k of keys) n += await client.zcard(k)
+  return n
 }

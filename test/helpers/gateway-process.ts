@@ -92,3 +92,12 @@ export async function startGatewayProcess(configFile: string, opts: GatewayProcO
   if (!hasExited) await stop('SIGKILL')
   throw new Error(`gateway ${why}; config ${configFile}\n--- output ---\n${output.join('\n')}`)
 }
+
+/** Starts gateway processes together; if one fails to start, the others are stopped (none is left running). */
+export async function startProcs<T extends GatewayProc> (starts: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(starts)
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
+  await Promise.all(settled.map(async (s) => { if (s.status === 'fulfilled') await s.value.stop('SIGKILL') }))
+  throw failed.reason
+}

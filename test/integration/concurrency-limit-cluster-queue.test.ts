@@ -14,11 +14,11 @@ import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { startHoldingUpstream, load, type HoldingUpstream } from '../helpers/concurrency-upstream.js'
+import { startHoldingUpstream, load, permitsInRedis, type HoldingUpstream } from '../helpers/concurrency-upstream.js'
 import { assertEnvelope } from '../helpers/envelope.js'
 import { freePort } from '../helpers/free-port.js'
 import { metric } from '../helpers/metrics.js'
-import { startGatewayProcess, type GatewayProc } from '../helpers/gateway-process.js'
+import { startGatewayProcess, startProcs, type GatewayProc } from '../helpers/gateway-process.js'
 import { rawConnect, rawRequest, type RawConnection, type RawResponse } from '../helpers/raw-http.js'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
@@ -62,22 +62,6 @@ async function startProc (nodeId: string, limit: Record<string, unknown>, prefix
   const file = writeConfig(dir, { ...config(nodeId, limit, prefix, { ports, commandTimeout: 500 }), accessLog: { enabled: false } }, `${nodeId}.yaml`)
   const p = await startGatewayProcess(file)
   return Object.assign(p, { url: `http://127.0.0.1:${ports.listen}` })
-}
-
-/** Starts gateway processes together; if one fails to start, the others are stopped (none is left running). */
-async function startProcs<T extends GatewayProc> (starts: Array<Promise<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(starts)
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
-  await Promise.all(settled.map(async (s) => { if (s.status === 'fulfilled') await s.value.stop('SIGKILL') }))
-  throw failed.reason
-}
-
-async function permitsInRedis (prefix: string): Promise<number> {
-  const keys = await client.keys(`${prefix}concurrency-limit:*`)
-  let n = 0
-  for (const k of keys) n += await client.zcard(k)
-  return n
 }
 
 /** Acquires sent to Redis so far (the acquire script runs by EVALSHA; nothing else uses it). */
@@ -144,7 +128,7 @@ test('two gateway processes, max 2 with a queue: requests beyond max wait and al
     assert.equal(up.maxSince, 2, 'both permits were used')
     const fallback = [...a.output, ...b.output].filter((l) => l.includes('redis unavailable'))
     assert.deepEqual(fallback, [], 'shared mode throughout')
-    await until('every permit given back', async () => await permitsInRedis('q2:') === 0)
+    await until('every permit given back', async () => await permitsInRedis(client, 'q2:') === 0)
   } finally {
     await Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')])
   }
@@ -181,7 +165,7 @@ test('a wait past the queue timeout: 503 with Retry-After; the waiters cost one 
     assert.ok(sent <= bound, `${sent} acquires sent for ${waiters} waiters over ${elapsed.toFixed(0)} ms (bound ${bound})`)
     assert.equal(status(a).queued, 0)
     letGo(held)
-    await until('permits given back', async () => await permitsInRedis('qt:') === 0)
+    await until('permits given back', async () => await permitsInRedis(client, 'qt:') === 0)
   } finally {
     letGo(held)
     await stopAll(gws)
@@ -215,9 +199,9 @@ test('a client that leaves while queued frees its place; a full queue refuses at
     const { r } = await next.done
     assert.equal(r.status, 200, 'the waiter took the freed permit')
     assert.ok(!up.requests.some((q) => q.url === '/pay/left'), 'the client that left never reached the upstream')
-    await until('b\'s permit only', async () => await permitsInRedis('ql:') === 1)
+    await until('b\'s permit only', async () => await permitsInRedis(client, 'ql:') === 1)
     letGo(held)
-    await until('permits given back', async () => await permitsInRedis('ql:') === 0 && status(a).inflight === 0)
+    await until('permits given back', async () => await permitsInRedis(client, 'ql:') === 0 && status(a).inflight === 0)
   } finally {
     letGo(held)
     await stopAll(gws)

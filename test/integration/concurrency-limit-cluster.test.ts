@@ -12,10 +12,10 @@ import path from 'node:path'
 import { after, before, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { request } from 'undici'
-import { startHoldingUpstream, load, type HoldingUpstream } from '../helpers/concurrency-upstream.js'
+import { startHoldingUpstream, load, permitsInRedis, type HoldingUpstream } from '../helpers/concurrency-upstream.js'
 import { assertEnvelope } from '../helpers/envelope.js'
 import { freePort } from '../helpers/free-port.js'
-import { startGatewayProcess, type GatewayProc } from '../helpers/gateway-process.js'
+import { startGatewayProcess, startProcs, type GatewayProc } from '../helpers/gateway-process.js'
 import { metric } from '../helpers/metrics.js'
 import { rawConnect, rawRequest, type RawConnection } from '../helpers/raw-http.js'
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js'
@@ -62,23 +62,6 @@ async function startProc (nodeId: string, limit: Record<string, unknown>, prefix
   return Object.assign(p, { url: `http://127.0.0.1:${ports.listen}`, port: ports.listen })
 }
 
-/** Starts gateway processes together; if one fails to start, the others are stopped (none is left running). */
-async function startProcs<T extends GatewayProc> (starts: Array<Promise<T>>): Promise<T[]> {
-  const settled = await Promise.allSettled(starts)
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<T>).value)
-  await Promise.all(settled.map(async (s) => { if (s.status === 'fulfilled') await s.value.stop('SIGKILL') }))
-  throw failed.reason
-}
-
-/** The permits in Redis of every key under `prefix` (expired ones included until an acquire drops them). */
-async function permitsInRedis (prefix: string): Promise<number> {
-  const keys = await client.keys(`${prefix}concurrency-limit:*`)
-  let n = 0
-  for (const k of keys) n += await client.zcard(k)
-  return n
-}
-
 interface Status { mode: string; inflight: number; local: { max: number; inflight: number }; expectedNodes: number }
 
 function status (gw: TestGateway): Status {
@@ -116,7 +99,7 @@ test('two gateway processes sharing one cluster limit (max 6): the upstream neve
     const fallback = [...a.output, ...b.output].filter((l) => l.includes('redis unavailable'))
     assert.deepEqual(fallback, [], 'Redis answered every check in time (shared mode throughout)')
     assert.ok(up.maxSince <= 6, `the upstream saw ${up.maxSince} in flight at most (max 6)`)
-    await until('every permit given back', async () => await permitsInRedis('two:') === 0)
+    await until('every permit given back', async () => await permitsInRedis(client, 'two:') === 0)
   } finally {
     await Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')])
   }
@@ -127,15 +110,15 @@ test('a permit is given back exactly once: completed, client gone, upstream erro
   try {
     const port = gw.gw.port
     const free = async (what: string): Promise<void> => {
-      await until(`${what}: permit given back`, async () => status(gw).inflight === 0 && await permitsInRedis('once:') === 0)
+      await until(`${what}: permit given back`, async () => status(gw).inflight === 0 && await permitsInRedis(client, 'once:') === 0)
       // exactly one permit: a held request takes it, the next is refused
       const c = await holdOn(port, up.held)
-      assert.equal(await permitsInRedis('once:'), 1, `${what}: one permit in Redis`)
+      assert.equal(await permitsInRedis(client, 'once:'), 1, `${what}: one permit in Redis`)
       assertEnvelope(await rawRequest(port, get('/pay/x')), 503, 'GW_CONCURRENCY_LIMITED', `${what}: max 1 holds`)
       up.release()
       assert.equal((await c.next()).status, 200)
       c.destroy()
-      await until(`${what}: given back`, async () => status(gw).inflight === 0 && await permitsInRedis('once:') === 0)
+      await until(`${what}: given back`, async () => status(gw).inflight === 0 && await permitsInRedis(client, 'once:') === 0)
     }
     assert.equal((await rawRequest(port, get('/pay/x'))).status, 200)
     await free('completed')
@@ -195,7 +178,7 @@ test('renewal keeps the permit of a request that runs longer than the lease', as
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     assert.ok(tries >= 10)
-    assert.equal(await permitsInRedis('renew:'), 1)
+    assert.equal(await permitsInRedis(client, 'renew:'), 1)
     up.release()
     assert.equal((await c.next()).status, 200)
     c.destroy()
