@@ -18,6 +18,7 @@ import { buildSnapshot } from './snapshot/build-snapshot.js'
 import { closePlugins } from './snapshot/close-plugins.js'
 import type { Snapshot } from './snapshot/types.js'
 import { NodeConnectionRegistry } from './upstream/node-connection.js'
+import { NodeHealthRegistry } from './health/node-health.js'
 import { attachWebSocketProxy } from './proxy/websocket.js'
 
 export interface GatewayOptions {
@@ -60,6 +61,7 @@ export class Gateway {
     readonly options: GatewayOptions,
     logger: Logger,
     readonly registry: NodeConnectionRegistry,
+    readonly health: NodeHealthRegistry,
     readonly metrics: GatewayMetrics,
     readonly plugins: PluginRegistry
   ) {
@@ -68,6 +70,7 @@ export class Gateway {
     this.reloader = new Reloader(first, {
       configFile: options.configFile,
       registry: this.registry,
+      health: this.health,
       plugins,
       metrics: this.metrics,
       logger,
@@ -94,20 +97,23 @@ export class Gateway {
     signal?.throwIfAborted()
     if (!loaded.ok) throw new ConfigRefusedError(loaded.issues.map(formatIssue))
     const registry = new NodeConnectionRegistry()
+    const health = new NodeHealthRegistry()
     const metrics = new GatewayMetrics()
     const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
-      undefined, { registry, plugins, metrics, logger })
+      undefined, { registry, health, plugins, metrics, logger })
     if (signal?.aborted === true) {
+      health.closeAll()
       await registry.closeAll()
       signal.throwIfAborted()
     }
-    const gw = new Gateway(snapshot, options, logger, registry, metrics, plugins)
+    const gw = new Gateway(snapshot, options, logger, registry, health, metrics, plugins)
     try {
       await gw.#listen()
     } catch (err) {
       // Leave nothing half-open (a data plane listening without its admin API).
       gw.#watcher?.close()
       process.off('SIGHUP', gw.#onHup)
+      health.closeAll()
       await Promise.allSettled([gw.dataPlane.close(), gw.admin.close(), registry.closeAll(),
         closePlugins([snapshot], PLUGIN_CLOSE_TIMEOUT, logger)])
       snapshot.services.redis?.close()
@@ -180,6 +186,7 @@ export class Gateway {
     await this.dataPlane.close()
     await this.admin.close()
     const live = await reloadsOver
+    this.health.closeAll()
     await Promise.all([this.registry.closeAll(), closePlugins(live, PLUGIN_CLOSE_TIMEOUT, this.logger)])
     for (const snap of live) snap.services.redis?.close()
     this.logger.info({ timedOut }, 'gateway stopped')

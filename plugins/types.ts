@@ -10,6 +10,10 @@
 //             and set ctx.upstreamName (grey release / blue-green).
 //   response  upstream response headers arrived (or the gateway produced the
 //             answer): may edit the headers sent to the client; sees the status.
+//   outcome   once per upstream attempt, when it ends (response headers, or
+//             the failure): which node, what happened, how long it took.
+//             Breakers, health and error-ratio watchers read these; they
+//             cannot tell an upstream 502 from a gateway 502 in `response`.
 //   log       exactly once per request, whatever happened (finished, aborted,
 //             errored, answered by a plugin): accounting, permits, logs.
 import type { JSONSchemaType } from 'ajv'
@@ -38,6 +42,33 @@ export interface ErrorReply {
 }
 
 export type PluginReply = DirectReply | ErrorReply
+
+/**
+ * How one upstream attempt ended:
+ *   response      response headers arrived (`status` says which)
+ *   connect       the connection could not be made (refused, unreachable, connect timeout): nothing was sent
+ *   reset         the connection broke before the response headers
+ *   timeout       no response headers within the attempt's timeout
+ *   bad-response  the upstream answered something that is not valid HTTP
+ *   cancelled     the client went away first; says nothing about the node
+ */
+export type OutcomeKind = 'response' | 'connect' | 'reset' | 'timeout' | 'bad-response' | 'cancelled'
+
+/** One upstream attempt, as the core reports it once the attempt ends. */
+export interface UpstreamOutcome {
+  /** The upstream's name and the node's URL. */
+  readonly upstream: string
+  readonly node: string
+  readonly kind: OutcomeKind
+  /** The response status for `response`; 0 otherwise. */
+  readonly status: number
+  /** ms from dispatch to the response headers or to the failure. */
+  readonly latency: number
+  /** Any byte of the request may have reached the node (false only for `connect`). */
+  readonly sent: boolean
+  /** 1 for the first attempt of the request, 2 for its first retry, ... */
+  readonly attempt: number
+}
 export type AccessResult = PluginReply | undefined | void
 
 export interface PluginInstance {
@@ -56,6 +87,8 @@ export interface PluginInstance {
   onAccessTimeout?: 'open' | 'closed'
   response?(ctx: RequestContext, status: number, headers: OutgoingHttpHeaders): void
   log?(ctx: RequestContext): void
+  /** Once per upstream attempt of the request, when the attempt ends (before `response` for the one that answered). */
+  outcome?(ctx: RequestContext, outcome: UpstreamOutcome): void
   /**
    * Called once, when the instance is retired by a reload that changed or
    * removed it, or when the gateway stops (after the drain, before the Redis

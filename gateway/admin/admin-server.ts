@@ -122,6 +122,8 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         weight: n.weight,
         zone: n.zone ?? null,
         available: n.available,
+        health: n.health.state,
+        healthSince: new Date(n.health.since).toISOString(),
         inflight: n.conn.inflight,
         requests: n.conn.requests,
         failures: n.conn.failures,

@@ -6,9 +6,10 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { coreReplies, envelopeBody } from '../errors.js'
-import type { ErrorReply, PluginReply, AccessResult } from '../../plugins/types.js'
+import type { ErrorReply, PluginReply, AccessResult, OutcomeKind, UpstreamOutcome } from '../../plugins/types.js'
 import { normalizePath, pathToForward } from '../routing/normalize-path.js'
-import type { AccessStep, LogFn, ResponseFn, Snapshot } from '../snapshot/types.js'
+import type { AccessStep, LogFn, OutcomeFn, ResponseFn, Snapshot } from '../snapshot/types.js'
+import type { Upstream, UpstreamNode } from '../upstream/upstream.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { rawForLog, targetForLog, type AccessLog } from '../observability/access-log.js'
 import { arrivedAfterClose, bodyUnread, closeAfter } from './closing.js'
@@ -18,7 +19,7 @@ import { RequestContext } from './request-context.js'
 import { completeUpgrade } from './websocket.js'
 import { relayInterim } from './interim-responses.js'
 import type { Duplex, Readable } from 'node:stream'
-import { classifyUpstreamError, isRetryable } from './upstream-errors.js'
+import { classifyUpstreamError, isRetryable, outcomeKind } from './upstream-errors.js'
 import { Deadlines, PendingAccess, type Deadline } from './deadlines.js'
 import { LogThrottle } from '../observability/log-throttle.js'
 
@@ -261,21 +262,27 @@ export class ProxyRuntime {
 
   forward (ctx: RequestContext): void {
     if (ctx.closed || ctx.res.headersSent) return
-    const snap = ctx.snapshot
-    const route = ctx.route!
-    const upstream = snap.upstreams.get(ctx.upstreamName ?? route.upstreamName)
+    const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? ctx.route!.upstreamName)
     if (upstream === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
-    const node = upstream.pick(ctx, ctx.node)
+    const node = upstream.pick(ctx)
     if (node === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
     ctx.upstream = upstream
-    ctx.node = node
-    ctx.attempt++
     // `Expect: 100-continue`: the client is told to send its body only now that
     // the request passed every check and is going upstream.
     if (ctx.expectContinue) {
       ctx.expectContinue = false
       ctx.res.writeContinue()
     }
+    this.#dispatch(ctx, upstream, node)
+  }
+
+  /** One attempt: the request goes to `node`. */
+  #dispatch (ctx: RequestContext, upstream: Upstream, node: UpstreamNode): void {
+    const route = ctx.route!
+    ctx.node = node
+    ctx.attempt++
+    ctx.attemptOpen = true
+    node.health.dispatched()
     node.conn.inflight++
     node.conn.requests++
     ctx.upstreamStart = performance.now()
@@ -292,6 +299,42 @@ export class ProxyRuntime {
     }, ctx)
   }
 
+  /**
+   * The current attempt ended (headers arrived, or it failed first): its
+   * outcome goes to the upstream's observers (node health), then to the
+   * global plugins' and the route's outcome phases. Once per attempt.
+   */
+  #attemptEnded (ctx: RequestContext, kind: OutcomeKind, status: number): void {
+    ctx.attemptOpen = false
+    const upstream = ctx.upstream!
+    const global = ctx.snapshot.global.outcome
+    const own = ctx.route!.outcome
+    if (upstream.observers.length === 0 && global.length === 0 && own.length === 0) return
+    const node = ctx.node!
+    const o: UpstreamOutcome = {
+      upstream: upstream.name,
+      node: node.id,
+      kind,
+      status,
+      latency: performance.now() - ctx.upstreamStart,
+      sent: kind !== 'connect',
+      attempt: ctx.attempt
+    }
+    upstream.observe(node, o)
+    this.#outcome(global, ctx, o, 'global')
+    this.#outcome(own, ctx, o, undefined)
+  }
+
+  #outcome (fns: readonly OutcomeFn[], ctx: RequestContext, o: UpstreamOutcome, scope: 'global' | undefined): void {
+    for (let i = 0; i < fns.length; i++) {
+      try {
+        fns[i]!(ctx, o)
+      } catch (err) {
+        this.logger.error({ err, route: ctx.route!.id, reqId: ctx.requestId, scope }, 'plugin outcome phase failed')
+      }
+    }
+  }
+
   // --- upstream callbacks (called through the RequestContext handler) ---
 
   onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {
@@ -305,6 +348,7 @@ export class ProxyRuntime {
     ctx.status = status
     ctx.resumeUpstream = resume
     ctx.upstreamTime = performance.now() - ctx.upstreamStart
+    this.#attemptEnded(ctx, 'response', status)
     const headers = copyResponseHeaders(raw)
     headers['x-request-id'] = ctx.requestId
     this.runResponsePhase(ctx, status, headers)
@@ -324,6 +368,7 @@ export class ProxyRuntime {
 
   onUpstreamUpgrade (ctx: RequestContext, status: number, raw: Buffer[], socket: Duplex): void {
     ctx.upstreamTime = performance.now() - ctx.upstreamStart
+    this.#attemptEnded(ctx, 'response', status)
     this.releaseNode(ctx)
     ctx.responseStarted = true
     ctx.completed = true
@@ -345,6 +390,7 @@ export class ProxyRuntime {
   }
 
   onUpstreamError (ctx: RequestContext, err: Error): void {
+    if (ctx.attemptOpen && !ctx.closed) this.#attemptEnded(ctx, outcomeKind(err), 0)
     this.releaseNode(ctx)
     // Ended: a 204 or 304 answered whole at its head, whose Content-Length undici
     // then counts as missing bytes. The client has its response; nothing failed.
@@ -363,10 +409,14 @@ export class ProxyRuntime {
       ctx.res.setHeader('connection', 'close')
       return this.replyError(ctx, reply)
     }
-    if (isRetryable(err) && IDEMPOTENT.has(ctx.method) && !ctx.hasBody &&
-        ctx.attempt <= ctx.upstream!.retries && ctx.upstream!.nodes.length > 1) {
-      this.logger.debug({ reqId: ctx.requestId, node: failed.id, err: failed.conn.lastError }, 'retrying on another node')
-      return this.forward(ctx)
+    const upstream = ctx.upstream!
+    if (isRetryable(err) && IDEMPOTENT.has(ctx.method) && !ctx.hasBody && ctx.attempt <= upstream.retries) {
+      ;(ctx.tried ??= []).push(failed)
+      const next = upstream.pick(ctx, ctx.tried)
+      if (next !== undefined) {
+        this.logger.debug({ reqId: ctx.requestId, node: failed.id, err: failed.conn.lastError }, 'retrying on another node')
+        return this.#dispatch(ctx, upstream, next)
+      }
     }
     this.replyError(ctx, reply)
   }
@@ -440,6 +490,7 @@ export class ProxyRuntime {
   finish (ctx: RequestContext): void {
     if (ctx.closed) return
     ctx.closed = true
+    if (ctx.attemptOpen) this.#attemptEnded(ctx, 'cancelled', 0)
     if (!ctx.completed && ctx.abortUpstream !== undefined) ctx.abortUpstream(new Error('client closed the connection'))
     this.releaseNode(ctx)
     const route = ctx.route

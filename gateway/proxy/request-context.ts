@@ -41,7 +41,11 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   upstreamName: string | undefined = undefined
   upstream: Upstream | undefined = undefined
   node: UpstreamNode | undefined = undefined
+  /** Nodes that earlier attempts of this request went to (made on the first retry). */
+  tried: UpstreamNode[] | undefined = undefined
   attempt = 0
+  /** The current attempt has not reported its outcome yet. */
+  attemptOpen = false
   upstreamStart = 0
   upstreamTime = -1
   hasBody = false

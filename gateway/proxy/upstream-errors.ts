@@ -2,7 +2,7 @@
 // reset or invalid responses (never a bare 500), 413 when the request body grew
 // past the limit while streaming.
 import { coreReplies } from '../errors.js'
-import type { ErrorReply } from '../../plugins/types.js'
+import type { ErrorReply, OutcomeKind } from '../../plugins/types.js'
 
 export function classifyUpstreamError (err: Error): ErrorReply {
   const code = (err as NodeJS.ErrnoException).code
@@ -54,4 +54,27 @@ export function isRetryable (err: Error): boolean {
  */
 function badResponse (err: Error): boolean {
   return err.message === 'bad response' || err.message === 'bad upgrade'
+}
+
+/** What an attempt's failure says about the node (see OutcomeKind). */
+export function outcomeKind (err: Error): OutcomeKind {
+  const code = (err as NodeJS.ErrnoException).code
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect'
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout'
+    case 'GW_BODY_TOO_LARGE':
+      // The client's body outgrew the limit: nothing to do with the node.
+      return 'cancelled'
+    default:
+      return classifyUpstreamError(err) === coreReplies.UPSTREAM_BAD_RESPONSE ? 'bad-response' : 'reset'
+  }
 }

@@ -10,6 +10,8 @@ import type { GatewayMetrics } from '../observability/metrics.js'
 import { buildSnapshot } from '../snapshot/build-snapshot.js'
 import type { Snapshot } from '../snapshot/types.js'
 import type { NodeConnectionRegistry, NodeConnection } from '../upstream/node-connection.js'
+import type { NodeHealth, NodeHealthRegistry } from '../health/node-health.js'
+import type { Upstream } from '../upstream/upstream.js'
 import type { PluginRegistry } from '../../plugins/registry.js'
 import type { PluginInstance } from '../../plugins/types.js'
 
@@ -30,6 +32,8 @@ export interface ReloadOutcome {
 export interface ReloaderDeps {
   configFile: string
   registry: NodeConnectionRegistry
+  /** Node health records: kept while a live snapshot lists their address. */
+  health: NodeHealthRegistry
   plugins: PluginRegistry
   metrics: GatewayMetrics
   logger: Logger
@@ -153,7 +157,7 @@ export class Reloader {
     this.#building = true
     try {
       built = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: prev.version + 1 },
-        prev, { registry: this.deps.registry, plugins: this.deps.plugins, metrics, logger })
+        prev, { registry: this.deps.registry, health: this.deps.health, plugins: this.deps.plugins, metrics, logger })
     } catch (err) {
       this.#building = false
       const msg = `config refused: ${(err as Error).message}`
@@ -210,9 +214,19 @@ export class Reloader {
         }
       }
       const keep = new Set<NodeConnection>()
+      const keepHealth = new Set<NodeHealth>()
+      const liveUpstreams = new Set<Upstream>()
       for (const snap of this.live) {
-        for (const u of snap.upstreams.values()) for (const n of u.nodes) keep.add(n.conn)
+        for (const u of snap.upstreams.values()) {
+          liveUpstreams.add(u)
+          for (const n of u.nodes) {
+            keep.add(n.conn)
+            keepHealth.add(n.health)
+          }
+        }
       }
+      for (const u of prev.upstreams.values()) if (!liveUpstreams.has(u)) u.detach()
+      this.deps.health.retireUnused(keepHealth)
       this.deps.registry.retireUnused(keep).catch((err) => this.#retirementFailed(err, 'upstream connection pools'))
       const redis = prev.services.redis
       if (redis !== undefined && !this.live.some((s) => s.services.redis === redis)) {

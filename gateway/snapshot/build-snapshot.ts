@@ -17,6 +17,7 @@ import type { RouteEntry } from '../routing/types.js'
 import { TrustPolicy } from '../proxy/client-identity.js'
 import { Upstream } from '../upstream/upstream.js'
 import type { NodeConnectionRegistry } from '../upstream/node-connection.js'
+import type { NodeHealthRegistry } from '../health/node-health.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { compileForwardPath } from './forward-path.js'
 import type { ConfigKeys } from '../config/load-config.js'
@@ -34,6 +35,7 @@ export interface BuildInput {
 
 export interface BuildDeps {
   registry: NodeConnectionRegistry
+  health: NodeHealthRegistry
   /** The registry the config was validated against. */
   plugins: PluginRegistry
   metrics: GatewayMetrics
@@ -72,7 +74,7 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
     const old = prev?.upstreams.get(name)
     if (old !== undefined && old.key === keys.upstreams[name]) upstreams.set(name, old)
     else {
-      upstreams.set(name, new Upstream(uc, keys.upstreams[name] ?? '', deps.registry))
+      upstreams.set(name, new Upstream(uc, keys.upstreams[name] ?? '', { connections: deps.registry, health: deps.health }))
       upstreamsRebuilt++
     }
   }

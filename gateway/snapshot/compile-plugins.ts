@@ -6,7 +6,7 @@
 import { byPriority, type PluginMap } from '../../plugins/registry.js'
 import type { PluginDefinition, PluginEnv, PluginInstance } from '../../plugins/types.js'
 import { isStale, type Services, type Uses } from '../services/plugin-services.js'
-import type { AccessStep, CompiledPlugin, LogFn, PluginChain, ResponseFn } from './types.js'
+import type { AccessStep, CompiledPlugin, LogFn, OutcomeFn, PluginChain, ResponseFn } from './types.js'
 
 /** The longest delay a Node timer takes (a longer one would fire at once). */
 const MAX_TIMEOUT = 2 ** 31 - 1
@@ -49,6 +49,7 @@ export function compilePlugins (
   const access: AccessStep[] = []
   const response: ResponseFn[] = []
   const log: LogFn[] = []
+  const outcome: OutcomeFn[] = []
   for (const { name, instance } of plugins) {
     if (instance.access !== undefined) {
       access.push({
@@ -61,8 +62,9 @@ export function compilePlugins (
     }
     if (instance.response !== undefined) response.push(instance.response.bind(instance))
     if (instance.log !== undefined) log.push(instance.log.bind(instance))
+    if (instance.outcome !== undefined) outcome.push(instance.outcome.bind(instance))
   }
-  return { access, response, log, plugins }
+  return { access, response, log, outcome, plugins }
 }
 
 /** The instances of `prev` that `next` no longer holds (to be close()d once `prev` retires). */

@@ -4,7 +4,7 @@ import type { GatewayConfig, RouteConfig } from '../config/types.js'
 import type { Router, RouteHit } from '../routing/types.js'
 import type { Upstream } from '../upstream/upstream.js'
 import type { TrustPolicy } from '../proxy/client-identity.js'
-import type { PluginInstance } from '../../plugins/types.js'
+import type { PluginInstance, UpstreamOutcome } from '../../plugins/types.js'
 import type { RequestContext } from '../proxy/request-context.js'
 import type { RouteMetrics } from '../observability/metrics.js'
 import type { OutgoingHttpHeaders } from 'node:http'
@@ -13,6 +13,7 @@ import type { Services, Uses } from '../services/plugin-services.js'
 export type AccessFn = NonNullable<PluginInstance['access']>
 export type ResponseFn = (ctx: RequestContext, status: number, headers: OutgoingHttpHeaders) => void
 export type LogFn = (ctx: RequestContext) => void
+export type OutcomeFn = (ctx: RequestContext, outcome: UpstreamOutcome) => void
 
 /** One plugin instance's access phase, with what the core does when a promise it returns is late. */
 export interface AccessStep {
@@ -42,6 +43,7 @@ export interface PluginChain {
   readonly access: readonly AccessStep[]
   readonly response: readonly ResponseFn[]
   readonly log: readonly LogFn[]
+  readonly outcome: readonly OutcomeFn[]
   readonly plugins: readonly CompiledPlugin[]
 }
 

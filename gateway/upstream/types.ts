@@ -10,10 +10,15 @@ export interface BalancedNode {
 }
 
 /**
- * Picks a node for one attempt. `exclude` is the node a previous attempt of the
- * same request failed on (retry goes elsewhere when another node exists).
- * Returns undefined only when no available node is left.
+ * Picks a node for one attempt. `tried` holds the nodes earlier attempts of
+ * the same request went to: a retry never goes back to one of them.
+ * Returns undefined when no available node is left that was not tried.
  */
 export interface Balancer<N extends BalancedNode> {
-  pick(hashKey: string | undefined, exclude?: N): N | undefined
+  pick(hashKey: string | undefined, tried?: readonly N[]): N | undefined
+}
+
+/** Was `node` one of the nodes already tried? (A request makes a handful of attempts at most: a list beats a set.) */
+export function isTried<N> (node: N, tried: readonly N[] | undefined): boolean {
+  return tried !== undefined && tried.includes(node)
 }

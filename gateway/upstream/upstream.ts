@@ -1,18 +1,26 @@
 // A named upstream compiled from config: its nodes, its balancer and how to
-// get a hash key from a request. Rebuilt only when its own config changes.
+// get a hash key from a request. Rebuilt only when its own config changes;
+// what must outlive that (connection pools, node health) is obtained from the
+// registries by identity.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { HashOn, UpstreamConfig } from '../config/types.js'
+import type { UpstreamOutcome } from '../../plugins/types.js'
 import { createBalancer } from './balancers/index.js'
 import type { BalancedNode, Balancer } from './types.js'
 import type { NodeConnection, NodeConnectionRegistry } from './node-connection.js'
+import type { HealthListener, NodeHealth, NodeHealthRegistry } from '../health/node-health.js'
 
 export class UpstreamNode implements BalancedNode {
   readonly id: string
   readonly weight: number
   readonly zone: string | undefined
+  /**
+   * Whether this upstream's balancer may pick the node: derived from the
+   * node's shared health record by Upstream.healthChanged(), never set per request.
+   */
   available = true
 
-  constructor (readonly conn: NodeConnection, weight: number, zone: string | undefined) {
+  constructor (readonly conn: NodeConnection, readonly health: NodeHealth, weight: number, zone: string | undefined) {
     this.id = conn.url
     this.weight = weight
     this.zone = zone
@@ -31,7 +39,13 @@ export interface HashSource {
 
 export type HashKeyFn = (src: HashSource) => string | undefined
 
-export class Upstream {
+/** The registries an upstream obtains its per-node resources from. */
+export interface NodeRegistries {
+  connections: NodeConnectionRegistry
+  health: NodeHealthRegistry
+}
+
+export class Upstream implements HealthListener {
   readonly name: string
   readonly nodes: readonly UpstreamNode[]
   readonly balancer: Balancer<UpstreamNode>
@@ -39,25 +53,47 @@ export class Upstream {
   readonly headersTimeout: number
   readonly bodyTimeout: number
   readonly retries: number
+  /** Consumers of this upstream's attempt outcomes (the node breaker), called by the core once per attempt. */
+  readonly observers: Array<(node: UpstreamNode, outcome: UpstreamOutcome) => void> = []
 
   /** `key`: digest of the config, to tell on reload whether this upstream changed. */
-  constructor (readonly config: UpstreamConfig, readonly key: string, registry: NodeConnectionRegistry) {
+  constructor (readonly config: UpstreamConfig, readonly key: string, registries: NodeRegistries) {
     this.name = config.name
-    this.nodes = config.nodes.map((n) => new UpstreamNode(registry.obtain({
-      url: n.url,
-      connections: config.pool.connections,
-      keepAliveTimeout: config.pool.keepAliveTimeout,
-      connectTimeout: config.timeouts.connect
-    }), n.weight, n.zone))
+    this.nodes = config.nodes.map((n) => {
+      const conn = registries.connections.obtain({
+        url: n.url,
+        connections: config.pool.connections,
+        keepAliveTimeout: config.pool.keepAliveTimeout,
+        connectTimeout: config.timeouts.connect
+      })
+      return new UpstreamNode(conn, registries.health.obtain(conn.origin), n.weight, n.zone)
+    })
     this.balancer = createBalancer(config.balancer, this.nodes)
     this.hashKey = config.hashOn === undefined ? undefined : compileHashKey(config.hashOn)
     this.headersTimeout = config.timeouts.header
     this.bodyTimeout = config.timeouts.idle
     this.retries = config.retries
+    for (const n of this.nodes) n.health.listeners.add(this)
+    this.healthChanged()
   }
 
-  pick (src: HashSource, exclude?: UpstreamNode): UpstreamNode | undefined {
-    return this.balancer.pick(this.hashKey === undefined ? undefined : this.hashKey(src), exclude)
+  /** `tried`: the nodes earlier attempts of the request went to (never picked again). */
+  pick (src: HashSource, tried?: readonly UpstreamNode[]): UpstreamNode | undefined {
+    return this.balancer.pick(this.hashKey === undefined ? undefined : this.hashKey(src), tried)
+  }
+
+  observe (node: UpstreamNode, outcome: UpstreamOutcome): void {
+    for (let i = 0; i < this.observers.length; i++) this.observers[i]!(node, outcome)
+  }
+
+  /** A node's health changed: recompute which nodes the balancer may pick. */
+  healthChanged (): void {
+    for (const n of this.nodes) n.available = n.health.healthy
+  }
+
+  /** The upstream left every live snapshot: stop listening to its nodes' health. */
+  detach (): void {
+    for (const n of this.nodes) n.health.listeners.delete(this)
   }
 }
 

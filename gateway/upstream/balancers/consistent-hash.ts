@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { BalancedNode, Balancer } from '../types.js'
+import { isTried, type BalancedNode, type Balancer } from '../types.js'
 import { RoundRobinBalancer } from './round-robin.js'
 
 /** Ring points per unit of weight (ketama uses 160 per server). */
@@ -50,7 +50,7 @@ export function murmur3(key: string, seed?: number): number {
  * count, so adding or removing a node moves only the keys it gains or owned.
  *
  * A key is hashed with murmur3 and owned by the first point clockwise (binary
- * search on a sorted Uint32Array). If the owner is unavailable or is `exclude`,
+ * search on a sorted Uint32Array). If the owner is unavailable or was tried,
  * the walk continues clockwise to the next distinct eligible node. Without a
  * hash key, picks fall back to smooth weighted round robin.
  */
@@ -148,8 +148,8 @@ export class ConsistentHashBalancer<N extends BalancedNode> implements Balancer<
     return this.points.length
   }
 
-  pick(hashKey: string | undefined, exclude?: N): N | undefined {
-    if (hashKey === undefined) return this.fallback.pick(undefined, exclude)
+  pick(hashKey: string | undefined, tried?: readonly N[]): N | undefined {
+    if (hashKey === undefined) return this.fallback.pick(undefined, tried)
     const points = this.points
     const size = points.length
     if (size === 0) return undefined
@@ -165,24 +165,21 @@ export class ConsistentHashBalancer<N extends BalancedNode> implements Balancer<
     }
     if (lo === size) lo = 0
     const node = this.nodes[this.owners[lo]!]!
-    if (node.available !== false && node !== exclude) return node
-    return this.walk(lo, exclude)
+    if (node.available !== false && !isTried(node, tried)) return node
+    return this.walk(lo, tried)
   }
 
-  private walk(start: number, exclude: N | undefined): N | undefined {
+  private walk(start: number, tried: readonly N[] | undefined): N | undefined {
     const nodes = this.nodes
     let anyEligible = false
-    let excludeAvailable = false
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!
-      if (node.available === false) continue
-      if (node === exclude) excludeAvailable = true
-      else {
+      if (node.available !== false && !isTried(node, tried)) {
         anyEligible = true
         break
       }
     }
-    if (!anyEligible) return excludeAvailable ? exclude : undefined
+    if (!anyEligible) return undefined
     const owners = this.owners
     const nextOwner = this.nextOwner
     let pos = start
@@ -190,7 +187,7 @@ export class ConsistentHashBalancer<N extends BalancedNode> implements Balancer<
     for (;;) {
       pos = nextOwner[pos]!
       const node = nodes[owners[pos]!]!
-      if (node.available !== false && node !== exclude) return node
+      if (node.available !== false && !isTried(node, tried)) return node
     }
   }
 }

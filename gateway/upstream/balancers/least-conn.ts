@@ -1,4 +1,4 @@
-import type { BalancedNode } from '../types.js'
+import { isTried, type BalancedNode } from '../types.js'
 import { WeightedBalancer } from './weighted-balancer.js'
 
 /**
@@ -11,7 +11,7 @@ export class LeastConnBalancer<N extends BalancedNode> extends WeightedBalancer<
   /** Smooth round-robin state for breaking ties among equally loaded nodes. */
   private readonly current = new Float64Array(this.nodes.length)
 
-  pick(_hashKey: string | undefined, exclude?: N): N | undefined {
+  pick(_hashKey: string | undefined, tried?: readonly N[]): N | undefined {
     const nodes = this.nodes
     const weights = this.weights
     const n = nodes.length
@@ -19,14 +19,10 @@ export class LeastConnBalancer<N extends BalancedNode> extends WeightedBalancer<
     let bestLoad = 0 // inflight + 1 of best
     let bestWeight = 1
     let tied = false
-    let excludeAvailable = false
     for (let i = 0; i < n; i++) {
       const node = nodes[i]!
       if (node.available === false) continue
-      if (node === exclude) {
-        excludeAvailable = true
-        continue
-      }
+      if (isTried(node, tried)) continue
       const load = node.inflight + 1
       const w = weights[i]!
       if (best === -1) {
@@ -48,7 +44,7 @@ export class LeastConnBalancer<N extends BalancedNode> extends WeightedBalancer<
         tied = true
       }
     }
-    if (best === -1) return excludeAvailable ? exclude : undefined
+    if (best === -1) return undefined
     if (!tied) return nodes[best]
 
     // smooth weighted round robin among the nodes tied on the best score
@@ -58,7 +54,7 @@ export class LeastConnBalancer<N extends BalancedNode> extends WeightedBalancer<
     let total = 0
     for (let i = best; i < n; i++) {
       const node = nodes[i]!
-      if (node.available === false || node === exclude) continue
+      if (node.available === false || isTried(node, tried)) continue
       const w = weights[i]!
       if ((node.inflight + 1) * bestWeight !== bestLoad * w) continue
       const cw = current[i]! + w

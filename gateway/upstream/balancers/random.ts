@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto'
-import type { BalancedNode } from '../types.js'
+import { isTried, type BalancedNode } from '../types.js'
 import { WeightedBalancer } from './weighted-balancer.js'
 
 const TWO_POW_32 = 4294967296
@@ -35,7 +35,7 @@ export class RandomBalancer<N extends BalancedNode> extends WeightedBalancer<N> 
     this.total = sum
   }
 
-  pick(_hashKey: string | undefined, exclude?: N): N | undefined {
+  pick(_hashKey: string | undefined, tried?: readonly N[]): N | undefined {
     const n = this.nodes.length
     if (n === 0) return undefined
     const r = this.random() * this.total
@@ -49,31 +49,27 @@ export class RandomBalancer<N extends BalancedNode> extends WeightedBalancer<N> 
       else lo = mid + 1
     }
     const node = this.nodes[lo]!
-    if (node.available !== false && node !== exclude) return node
-    return this.pickEligible(exclude)
+    if (node.available !== false && !isTried(node, tried)) return node
+    return this.pickEligible(tried)
   }
 
-  private pickEligible(exclude: N | undefined): N | undefined {
+  private pickEligible(tried: readonly N[] | undefined): N | undefined {
     const nodes = this.nodes
     const weights = this.weights
     const n = nodes.length
     let sum = 0
-    let excludeAvailable = false
     for (let i = 0; i < n; i++) {
       const node = nodes[i]!
       if (node.available === false) continue
-      if (node === exclude) {
-        excludeAvailable = true
-        continue
-      }
+      if (isTried(node, tried)) continue
       sum += weights[i]!
     }
-    if (sum === 0) return excludeAvailable ? exclude : undefined
+    if (sum === 0) return undefined
     let r = this.random() * sum
     let last: N | undefined
     for (let i = 0; i < n; i++) {
       const node = nodes[i]!
-      if (node.available === false || node === exclude) continue
+      if (node.available === false || isTried(node, tried)) continue
       last = node
       r -= weights[i]!
       if (r < 0) return node

@@ -1,4 +1,4 @@
-import type { BalancedNode } from '../types.js'
+import { isTried, type BalancedNode } from '../types.js'
 import { WeightedBalancer } from './weighted-balancer.js'
 
 /**
@@ -7,7 +7,7 @@ import { WeightedBalancer } from './weighted-balancer.js'
  * node with the highest current weight wins (first one on ties) and loses the
  * sum of the eligible weights. Weights 5,1,1 give a a b a c a a.
  *
- * Nodes with `available === false` and the `exclude` node take no part in a
+ * Nodes with `available === false` and the nodes already tried take no part in a
  * pick (their current weight is left untouched), as nginx skips down and
  * already-tried peers. State lives in typed arrays indexed by node position.
  */
@@ -15,7 +15,7 @@ export class RoundRobinBalancer<N extends BalancedNode> extends WeightedBalancer
   /** nginx's current_weight per node. */
   private readonly current = new Float64Array(this.nodes.length)
 
-  pick(_hashKey: string | undefined, exclude?: N): N | undefined {
+  pick(_hashKey: string | undefined, tried?: readonly N[]): N | undefined {
     const nodes = this.nodes
     const weights = this.weights
     const current = this.current
@@ -23,14 +23,10 @@ export class RoundRobinBalancer<N extends BalancedNode> extends WeightedBalancer
     let best = -1
     let bestWeight = 0
     let total = 0
-    let excludeAvailable = false
     for (let i = 0; i < n; i++) {
       const node = nodes[i]!
       if (node.available === false) continue
-      if (node === exclude) {
-        excludeAvailable = true
-        continue
-      }
+      if (isTried(node, tried)) continue
       const w = weights[i]!
       const cw = current[i]! + w
       current[i] = cw
@@ -40,7 +36,7 @@ export class RoundRobinBalancer<N extends BalancedNode> extends WeightedBalancer
         bestWeight = cw
       }
     }
-    if (best === -1) return excludeAvailable ? exclude : undefined
+    if (best === -1) return undefined
     current[best] = bestWeight - total
     return nodes[best]
   }

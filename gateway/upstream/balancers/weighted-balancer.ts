@@ -15,5 +15,5 @@ export abstract class WeightedBalancer<N extends BalancedNode> implements Balanc
     this.weights = Float64Array.from(this.nodes, (node) => node.weight)
   }
 
-  abstract pick(hashKey: string | undefined, exclude?: N): N | undefined
+  abstract pick(hashKey: string | undefined, tried?: readonly N[]): N | undefined
 }

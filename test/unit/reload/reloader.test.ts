@@ -14,6 +14,7 @@ import { GatewayMetrics } from '../../../gateway/observability/metrics.js'
 import { Reloader, type ReloaderDeps } from '../../../gateway/reload/reloader.js'
 import { buildSnapshot } from '../../../gateway/snapshot/build-snapshot.js'
 import { NodeConnectionRegistry } from '../../../gateway/upstream/node-connection.js'
+import { NodeHealthRegistry } from '../../../gateway/health/node-health.js'
 import { builtinRegistry } from '../../../plugins/registry.js'
 import { until } from '../../helpers/until.js'
 import { writeConfig } from '../../helpers/yaml-config.js'
@@ -45,12 +46,13 @@ async function setup (t: { after: (fn: () => void) => void }, deps: Partial<Relo
   })
   const logger = pino({ level: 'debug' }, sink)
   const registry = deps.registry ?? new NodeConnectionRegistry()
+  const health = new NodeHealthRegistry()
   const metrics = new GatewayMetrics()
   const loaded = loadConfig(configFile, {})
   assert.ok(loaded.ok)
   const { snapshot } = await buildSnapshot({ config: loaded.config, keys: loaded.keys, digest: loaded.digest, files: loaded.files, version: 1 },
-    undefined, { registry, plugins: builtinRegistry, metrics, logger })
-  const reloader = new Reloader(snapshot, { configFile, registry, plugins: builtinRegistry, metrics, logger, onSwap: () => {}, ...deps })
+    undefined, { registry, health, plugins: builtinRegistry, metrics, logger })
+  const reloader = new Reloader(snapshot, { configFile, registry, health, plugins: builtinRegistry, metrics, logger, onSwap: () => {}, ...deps })
   return { reloader, metrics, logs, rewrite: (obj) => writeConfig(dir, obj) }
 }
 

@@ -28,7 +28,8 @@ function nodes(...spec: Array<[string, number]>): TestNode[] {
 
 function sequence(b: Balancer<TestNode>, count: number, key?: string, exclude?: TestNode): string[] {
   const out: string[] = []
-  for (let i = 0; i < count; i++) out.push(b.pick(key, exclude)?.id ?? '-')
+  const tried = exclude === undefined ? undefined : [exclude]
+  for (let i = 0; i < count; i++) out.push(b.pick(key, tried)?.id ?? '-')
   return out
 }
 
@@ -105,15 +106,23 @@ describe('exclude (every kind)', () => {
         }
       })
 
-      it(`${label}: returns exclude when it is the only available node`, () => {
+      it(`${label}: never returns a tried node, even when it is the only available one`, () => {
         const list = nodes(['a', 1], ['b', 2], ['c', 1])
         const b = createBalancer(kind, list)
         list[0]!.available = false
         list[2]!.available = false
-        assert.equal(b.pick(key, list[1]), list[1])
+        assert.equal(b.pick(key, [list[1]!]), undefined)
+        assert.equal(b.pick(key), list[1])
         list[1]!.available = false
-        assert.equal(b.pick(key, list[1]), undefined)
+        assert.equal(b.pick(key, [list[1]!]), undefined)
         assert.equal(b.pick(key), undefined)
+      })
+
+      it(`${label}: excludes every tried node, not only the last`, () => {
+        const list = nodes(['a', 1], ['b', 2], ['c', 1], ['d', 3])
+        const b = createBalancer(kind, list)
+        for (let i = 0; i < 200; i++) assert.equal(b.pick(key, [list[0]!, list[1]!, list[3]!]), list[2])
+        assert.equal(b.pick(key, list), undefined)
       })
 
       it(`${label}: skips unavailable nodes and exclude together`, () => {
@@ -126,7 +135,7 @@ describe('exclude (every kind)', () => {
 
       it(`${label}: single node, empty list`, () => {
         const only = node('x')
-        assert.equal(createBalancer(kind, [only]).pick(key, only), only)
+        assert.equal(createBalancer(kind, [only]).pick(key, [only]), undefined)
         assert.equal(createBalancer(kind, [only]).pick(key), only)
         assert.equal(createBalancer<TestNode>(kind, []).pick(key), undefined)
       })
@@ -165,7 +174,7 @@ describe('random (weighted)', () => {
     const b = new RandomBalancer(list)
     const m = new Map<string, number>()
     for (let i = 0; i < 100_000; i++) {
-      const id = b.pick(undefined, list[1])!.id
+      const id = b.pick(undefined, [list[1]!])!.id
       m.set(id, (m.get(id) ?? 0) + 1)
     }
     assert.equal(m.get('b'), undefined)
@@ -352,7 +361,7 @@ describe('consistent hash', () => {
     const b = ring(list)
     for (const key of KEYS.slice(0, 500)) {
       const owner = b.pick(key)!
-      const retry = b.pick(key, owner)!
+      const retry = b.pick(key, [owner])!
       assert.notEqual(retry, owner)
       owner.available = false
       assert.equal(b.pick(key), retry)
@@ -365,7 +374,7 @@ describe('consistent hash', () => {
     const b = ring(list)
     for (let i = 0; i < 9; i++) list[i]!.available = false
     for (const key of KEYS.slice(0, 200)) assert.equal(b.pick(key), list[9])
-    assert.equal(b.pick('k', list[9]), list[9])
+    assert.equal(b.pick('k', [list[9]!]), undefined)
   })
 
   it('falls back to smooth weighted round robin without a key', () => {
