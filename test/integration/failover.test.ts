@@ -1,10 +1,16 @@
-// Failover across data centres (upstreams.*.failover) through an in-process
-// gateway to real loopback upstreams in two zones: dc1 (a1, a2, a3) and dc2
-// (b1, b2). Node health is driven directly on the shared NodeHealth records
+// Failover across data centres (upstreams.*.failover) through a gateway to
+// real loopback upstreams in two zones: dc1 (a1, a2, a3) and dc2 (b1, b2).
+// In process, node health is driven directly on the shared NodeHealth records
 // (what the active prober and the node breaker do), so these tests depend on
-// neither.
+// neither; the gateway process shows the zone taken from the environment and
+// changed by a hot reload.
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { tempDir } from '../helpers/cli-config.js'
+import { freePort } from '../helpers/free-port.js'
+import { startGatewayProcess } from '../helpers/gateway-process.js'
 import { startUpstream, type Upstream } from '../helpers/upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { metric } from '../helpers/metrics.js'
@@ -160,5 +166,46 @@ describe('failover across data centres: priority levels by zone', () => {
     assert.equal((await gw.gw.reloader.reload('test')).result, 'ok')
     assert.deepEqual(await tally(gw.url + '/orders/x', 12), { b1: 6, b2: 6 })
     assert.deepEqual((await adminOrders(gw)).failover!.zones, ['dc2', 'dc1'])
+  })
+})
+
+describe('failover across data centres: a gateway process', () => {
+  it('node.zone from ${GW_ZONE} picks the local zone; a reload that changes node.zone moves the traffic', async (t) => {
+    const dir = tempDir(t)
+    const listen = await freePort()
+    const admin = await freePort()
+    const file = path.join(dir, 'gateway.yaml')
+    const text = (zone: string): string => [
+      `listen: { host: 127.0.0.1, port: ${listen} }`,
+      `admin: { host: 127.0.0.1, port: ${admin} }`,
+      `node: { zone: ${JSON.stringify(zone)} }`,
+      'upstreams:',
+      '  orders:',
+      '    nodes:',
+      ...['a1', 'a2', 'a3'].map((n) => `      - { url: ${up[n]!.url}, zone: dc1 }`),
+      ...['b1', 'b2'].map((n) => `      - { url: ${up[n]!.url}, zone: dc2 }`),
+      '    failover: { zones: [dc1, dc2], minHealthy: 0.7 }',
+      'routes:',
+      '  - { id: orders, match: { paths: [/orders/*] }, upstream: orders }',
+      ''
+    ].join('\n')
+    fs.writeFileSync(file, text('${GW_ZONE}'))
+    const gp = await startGatewayProcess(file, { env: { GW_ZONE: 'dc2' } })
+    t.after(async () => { await gp.stop('SIGKILL') })
+    const url = `http://127.0.0.1:${listen}/orders/x`
+    const orders = async (): Promise<AdminUpstream> =>
+      ((await (await fetch(`http://127.0.0.1:${admin}/admin/upstreams`)).json()) as AdminUpstream[]).find((u) => u.name === 'orders')!
+
+    // The same file in every data centre: this gateway runs in dc2 (from the environment), so dc2 comes first.
+    assert.deepEqual(await tally(url, 20), { b1: 10, b2: 10 })
+    assert.deepEqual((await orders()).failover, { zones: ['dc2', 'dc1'], minHealthy: 0.7, activeLevel: 0 })
+
+    fs.writeFileSync(file, text('dc1'))
+    const reload = await fetch(`http://127.0.0.1:${admin}/admin/reload`, { method: 'POST' })
+    assert.equal(reload.status, 200, await reload.text())
+    assert.deepEqual(await tally(url, 30), { a1: 10, a2: 10, a3: 10 })
+    assert.deepEqual((await orders()).failover!.zones, ['dc1', 'dc2'])
+    const scrape = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()
+    assert.equal(metric(scrape, 'gateway_upstream_active_priority', { upstream: 'orders' }), 0)
   })
 })
