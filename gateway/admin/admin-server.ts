@@ -117,10 +117,15 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
     return [...snap.upstreams.values()].map((u) => ({
       name: u.name,
       balancer: u.config.balancer,
+      // Priority levels by zone: `zones[i]` is level i; levels 0..activeLevel take traffic.
+      failover: u.zones === undefined
+        ? null
+        : { zones: u.zones.order, minHealthy: u.zones.minHealthy, activeLevel: u.activeLevel },
       nodes: u.nodes.map((n) => ({
         url: n.id,
         weight: n.weight,
         zone: n.zone ?? null,
+        level: n.level,
         available: n.available,
         health: n.health.state,
         healthSince: new Date(n.health.since).toISOString(),

@@ -10,6 +10,7 @@ import { buildRedis } from './build-redis.js'
 import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
+import { checkFailover } from './failover-zones.js'
 import type { CheckContext } from './issue-sink.js'
 import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
 import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types.js'
@@ -37,12 +38,15 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
   checkServer(root, bad, ctx)
   const redis = buildRedis(root, bad, ctx)
 
+  const nodeIn = root.node
+  // null: node.zone failed the schema, so the failover rules that depend on it are not checked.
+  const ownZone = bad.has('node/zone') ? null : isObj(nodeIn) ? nodeIn.zone as string | undefined : undefined
   const upstreams: Record<string, UpstreamConfig> = {}
   const upstreamsIn = root.upstreams as Obj
   for (const name of Object.keys(upstreamsIn).sort()) {
     const u = upstreamsIn[name]
     if (!isObj(u)) continue
-    const built = buildUpstream(name, u, bad, ctx)
+    const built = buildUpstream(name, u, bad, ctx, ownZone)
     if (built !== undefined) defineValue(upstreams, name, built)
   }
 
@@ -76,7 +80,10 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
       pluginTimeout: server.pluginTimeout
     },
     accessLog: { enabled: accessLog.enabled },
-    node: node.id === undefined ? {} : { id: node.id },
+    node: {
+      ...(node.id === undefined ? {} : { id: node.id }),
+      ...(node.zone === undefined ? {} : { zone: node.zone })
+    },
     upstreams,
     plugins: sortedCopy(root.plugins as Obj),
     routes: built as RouteConfig[]
@@ -96,11 +103,14 @@ function checkServer (root: Obj, bad: Set<string>, ctx: CheckContext): void {
   }
 }
 
-/** Checks an upstream; returns its output form when it is entirely valid. */
-function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContext): UpstreamConfig | undefined {
+/** Checks an upstream; returns its output form when it is entirely valid. `ownZone`: node.zone (null: it is invalid). */
+function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContext, ownZone: string | undefined | null): UpstreamConfig | undefined {
   const path = ['upstreams', name]
   // Checked even when another key of the upstream is wrong: each problem is reported.
-  const duplicateNodes = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`) && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
+  const nodesOk = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`)
+  const duplicateNodes = nodesOk && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
+  const failover = isObj(u.failover) && !bad.has(`upstreams/${name}/failover`) ? u.failover : undefined
+  const badFailover = nodesOk && failover !== undefined && ownZone !== null && !checkFailover(name, u.nodes as Obj[], failover, ownZone, ctx)
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -114,7 +124,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -135,6 +145,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
     retries: u.retries as number
   }
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
+  if (failover !== undefined) out.failover = { zones: [...failover.zones as string[]], minHealthy: failover.minHealthy as number }
   return out
 }
 

@@ -84,6 +84,17 @@ export const upstreamNodeSchema: Schema = {
   }
 }
 
+/** Priority groups by zone (gateway/upstream/zones.ts); the cross-field rules are in failover-zones.ts. */
+export const failoverSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['zones'],
+  properties: {
+    zones: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+    minHealthy: { type: 'number', minimum: 0, maximum: 1, default: 0.7 }
+  }
+}
+
 export const BALANCERS = ['roundrobin', 'random', 'least-conn', 'chash'] as const
 
 export const upstreamSchema: Schema = {
@@ -120,7 +131,8 @@ export const upstreamSchema: Schema = {
         keepAliveTimeout: timeout(4_000, 'the connection pool to the nodes cannot be created with 0')
       }
     },
-    retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 }
+    retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
+    failover: failoverSchema
   }
 }
 
@@ -247,7 +259,8 @@ export const nodeSchema: Schema = {
   additionalProperties: false,
   default: {},
   properties: {
-    id: { type: 'string', pattern: ID_PATTERN, hint: 'must be letters, digits, ".", "_", ":" or "-"' }
+    id: { type: 'string', pattern: ID_PATTERN, hint: 'must be letters, digits, ".", "_", ":" or "-"' },
+    zone: { type: 'string', minLength: 1 }
   }
 }
 

@@ -55,7 +55,7 @@ export interface UpstreamNodeConfig {
   /** `http://host:port` (a base path is allowed and prefixed to forwarded paths). */
   url: string
   weight: number
-  /** Data-centre / zone tag; used by zone-aware failover (later capability). */
+  /** Data-centre / zone tag: the node's priority level under `failover` (none: the gateway's own zone). */
   zone?: string
   metadata: Record<string, string>
 }
@@ -69,6 +69,19 @@ export interface UpstreamTimeouts {
   idle: number
 }
 
+/**
+ * Priority groups by zone (gateway/upstream/zones.ts): the gateway's own zone
+ * first, then `zones` in order, then the other zones of the nodes by name; a
+ * level whose healthy share falls below `minHealthy` lets the next one take
+ * traffic too.
+ */
+export interface FailoverConfig {
+  /** Priority order after the gateway's own zone (without `node.zone`, the first of these is the own zone). */
+  zones: string[]
+  /** 0..1: a level with a smaller share of healthy nodes (or none) spills to the next. */
+  minHealthy: number
+}
+
 export interface UpstreamConfig {
   name: string
   balancer: BalancerKind
@@ -79,6 +92,8 @@ export interface UpstreamConfig {
   pool: { connections: number; keepAliveTimeout: number }
   /** Extra attempts on another node for idempotent requests whose connection failed. */
   retries: number
+  /** Absent: every healthy node takes traffic, whatever its zone. */
+  failover?: FailoverConfig
 }
 
 export interface ServerConfig {
@@ -136,8 +151,11 @@ export interface GatewayConfig {
   admin: { host: string; port: number; token?: string }
   server: ServerConfig
   accessLog: { enabled: boolean }
-  /** This gateway's identity among its peers; unset: `hostname:pid` (resolved by the gateway, see services/node-id.ts). */
-  node: { id?: string }
+  /**
+   * `id`: this gateway's identity among its peers; unset: `hostname:pid` (resolved by the gateway, see services/node-id.ts).
+   * `zone`: the data centre the gateway runs in, preferred by upstreams with `failover`.
+   */
+  node: { id?: string; zone?: string }
   /** Absent: no Redis; plugins needing one are refused at validation. */
   redis?: RedisConfig
   upstreams: Record<string, UpstreamConfig>

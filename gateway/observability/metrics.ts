@@ -152,8 +152,11 @@ export class GatewayMetrics {
     })
     custom('gateway_requests_in_flight', 'Requests in flight', 'gauge', () => [{ labels: {}, value: this.#inflight?.() ?? 0 }])
     custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
-    custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected', 'gauge',
+    custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected, unhealthy or in a failover priority level not taking traffic', 'gauge',
       perNode((u, i) => u.nodes[i]!.available ? 1 : 0))
+    custom('gateway_upstream_active_priority',
+      'Last priority level (by zone, failover) taking traffic, per upstream: 0 = the local zone only', 'gauge', () =>
+        [...this.#snapshot?.().upstreams.values() ?? []].map((u) => ({ labels: { upstream: u.name }, value: u.activeLevel })))
   }
 
   /** Lets scrape-time collectors read the snapshot in force and the in-flight count. */

@@ -72,9 +72,11 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
   let upstreamsRebuilt = 0
   for (const [name, uc] of Object.entries(config.upstreams)) {
     const old = prev?.upstreams.get(name)
-    if (old !== undefined && old.key === keys.upstreams[name]) upstreams.set(name, old)
+    // The priority levels of an upstream with failover depend on the gateway's own zone, which is not in its config.
+    const key = (keys.upstreams[name] ?? '') + (uc.failover === undefined ? '' : '|' + (config.node.zone ?? ''))
+    if (old !== undefined && old.key === key) upstreams.set(name, old)
     else {
-      upstreams.set(name, new Upstream(uc, keys.upstreams[name] ?? '', { connections: deps.registry, health: deps.health }))
+      upstreams.set(name, new Upstream(uc, key, { connections: deps.registry, health: deps.health }, config.node.zone))
       upstreamsRebuilt++
     }
   }

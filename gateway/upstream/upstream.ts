@@ -9,21 +9,25 @@ import { createBalancer } from './balancers/index.js'
 import type { BalancedNode, Balancer } from './types.js'
 import type { NodeConnection, NodeConnectionRegistry } from './node-connection.js'
 import type { HealthListener, NodeHealth, NodeHealthRegistry } from '../health/node-health.js'
+import { ZoneLevels } from './zones.js'
 
 export class UpstreamNode implements BalancedNode {
   readonly id: string
   readonly weight: number
   readonly zone: string | undefined
+  /** Priority level under `failover` (zones.ts); 0 without it. */
+  readonly level: number
   /**
    * Whether this upstream's balancer may pick the node: derived from the
    * node's shared health record by Upstream.healthChanged(), never set per request.
    */
   available = true
 
-  constructor (readonly conn: NodeConnection, readonly health: NodeHealth, weight: number, zone: string | undefined) {
+  constructor (readonly conn: NodeConnection, readonly health: NodeHealth, weight: number, zone: string | undefined, level = 0) {
     this.id = conn.url
     this.weight = weight
     this.zone = zone
+    this.level = level
   }
 
   get inflight (): number { return this.conn.inflight }
@@ -55,18 +59,28 @@ export class Upstream implements HealthListener {
   readonly retries: number
   /** Consumers of this upstream's attempt outcomes (the node breaker), called by the core once per attempt. */
   readonly observers: Array<(node: UpstreamNode, outcome: UpstreamOutcome) => void> = []
+  /** Priority levels by zone; undefined without `failover` (every healthy node takes traffic). */
+  readonly zones: ZoneLevels | undefined
+  /** The last priority level taking traffic (levels 0..it do); 0 without `failover`. */
+  activeLevel = 0
 
-  /** `key`: digest of the config, to tell on reload whether this upstream changed. */
-  constructor (readonly config: UpstreamConfig, readonly key: string, registries: NodeRegistries) {
+  /**
+   * `key`: digest of the config, to tell on reload whether this upstream
+   * changed (it must cover `localZone` when there is `failover`).
+   * `localZone`: the gateway's own zone (`node.zone`).
+   */
+  constructor (readonly config: UpstreamConfig, readonly key: string, registries: NodeRegistries, localZone?: string) {
     this.name = config.name
-    this.nodes = config.nodes.map((n) => {
+    const zones = config.failover === undefined ? undefined : new ZoneLevels(config.nodes.map((n) => n.zone), config.failover, localZone)
+    this.zones = zones
+    this.nodes = config.nodes.map((n, i) => {
       const conn = registries.connections.obtain({
         url: n.url,
         connections: config.pool.connections,
         keepAliveTimeout: config.pool.keepAliveTimeout,
         connectTimeout: config.timeouts.connect
       })
-      return new UpstreamNode(conn, registries.health.obtain(conn.origin), n.weight, n.zone)
+      return new UpstreamNode(conn, registries.health.obtain(conn.origin), n.weight, n.zone, zones?.levelOf[i] ?? 0)
     })
     this.balancer = createBalancer(config.balancer, this.nodes)
     this.hashKey = config.hashOn === undefined ? undefined : compileHashKey(config.hashOn)
@@ -86,9 +100,18 @@ export class Upstream implements HealthListener {
     for (let i = 0; i < this.observers.length; i++) this.observers[i]!(node, outcome)
   }
 
-  /** A node's health changed: recompute which nodes the balancer may pick. */
+  /**
+   * A node's health changed: recompute which nodes the balancer may pick (the
+   * healthy ones; with `failover`, those of the active priority levels only).
+   */
   healthChanged (): void {
-    for (const n of this.nodes) n.available = n.health.healthy
+    const nodes = this.nodes
+    if (this.zones === undefined) {
+      for (const n of nodes) n.available = n.health.healthy
+      return
+    }
+    const active = this.activeLevel = this.zones.active((i) => nodes[i]!.health.healthy)
+    for (const n of nodes) n.available = n.health.healthy && n.level <= active
   }
 
   /** The upstream left every live snapshot: stop listening to its nodes' health. */
