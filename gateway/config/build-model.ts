@@ -6,13 +6,14 @@
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
+import { buildBreaker } from './build-breaker.js'
 import { buildRedis } from './build-redis.js'
 import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
 import { checkDuplicateNodes } from './duplicate-nodes.js'
 import type { CheckContext } from './issue-sink.js'
 import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
-import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types.js'
+import type { GatewayConfig, HashOn, NodeBreakerConfig, RouteConfig, UpstreamConfig } from './types.js'
 
 /**
  * The model of `root`, or undefined when any issue has been reported (by this
@@ -101,6 +102,9 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   const path = ['upstreams', name]
   // Checked even when another key of the upstream is wrong: each problem is reported.
   const duplicateNodes = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`) && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
+  const before = ctx.issues.count
+  const breaker = buildBreaker([...path, 'breaker'], u.breaker, bad, ctx) as NodeBreakerConfig | undefined
+  const breakerBad = ctx.issues.count > before
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -114,7 +118,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || breakerBad) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -135,6 +139,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
     retries: u.retries as number
   }
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
+  if (breaker !== undefined) out.breaker = breaker
   return out
 }
 

@@ -9,6 +9,7 @@
 // Defaults are filled in by ajv (`useDefaults`), so sizes and durations have
 // their defaults already in normalised form.
 import type { PluginDefinition } from '../../plugins/types.js'
+import { breakerSchema, fallbackSchema } from './breaker-schema.js'
 
 type Schema = Record<string, unknown>
 
@@ -120,7 +121,8 @@ export const upstreamSchema: Schema = {
         keepAliveTimeout: timeout(4_000, 'the connection pool to the nodes cannot be created with 0')
       }
     },
-    retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 }
+    retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
+    breaker: breakerSchema(true)
   }
 }
 
@@ -195,7 +197,9 @@ export function routeSchema (plugins: ReadonlyMap<string, PluginDefinition>): Sc
       rewrite: routeRewriteSchema,
       websocket: { type: 'boolean', default: false },
       bodyLimit: size(),
-      plugins: pluginsSchema(plugins)
+      plugins: pluginsSchema(plugins),
+      breaker: breakerSchema(false),
+      fallback: fallbackSchema
     }
   }
 }
