@@ -95,18 +95,23 @@ export class NodeBreaker implements HealthSlot {
     return out + 1 <= Math.floor(u.nodes.length * pct / 100)
   }
 
+  /** Ends the open time on a timer (again, if it fires a little early by the breaker's clock). */
+  #schedule (): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      if (!this.#closed && !this.breaker.poll() && this.breaker.state === 'open') this.#schedule()
+    }, Math.max(1, this.breaker.msUntilHalfOpen()))
+    this.#timer.unref()
+  }
+
   #moved (to: BreakerState, reason: TransitionReason): void {
     const h = this.health
     if (to === 'open') {
       h.ejected = true
       h.ejectedReason = reason
       h.trials = -1
-      clearTimeout(this.#timer)
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined
-        if (!this.#closed) this.breaker.poll()
-      }, this.breaker.msUntilHalfOpen())
-      this.#timer.unref()
+      this.#schedule()
     } else if (to === 'half-open') {
       h.ejected = false
       h.trials = this.breaker.options.halfOpenRequests
