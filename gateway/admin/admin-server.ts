@@ -15,6 +15,7 @@ import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
 import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
 import { registerPluginRoutes } from './plugin-routes.js'
+import { nodeBreakerOf } from '../health/node-breaker.js'
 
 /** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
@@ -108,7 +109,9 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       upstream: r.upstreamName,
       rewrite: r.config.rewrite,
       websocket: r.websocket,
-      plugins: r.plugins.map((p) => p.name)
+      plugins: r.plugins.map((p) => p.name),
+      breaker: r.breaker?.status() ?? null,
+      fallback: r.fallback !== undefined
     }))
   })
 
@@ -129,6 +132,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         available: n.available,
         health: n.health.state,
         healthSince: new Date(n.health.since).toISOString(),
+        breaker: nodeBreakerOf(n.health)?.status() ?? null,
         inflight: n.conn.inflight,
         requests: n.conn.requests,
         failures: n.conn.failures,

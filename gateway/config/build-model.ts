@@ -6,6 +6,7 @@
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
+import { buildBreaker } from './build-breaker.js'
 import { buildRedis } from './build-redis.js'
 import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
@@ -13,7 +14,7 @@ import { checkDuplicateNodes } from './duplicate-nodes.js'
 import { checkFailover } from './failover-zones.js'
 import type { CheckContext } from './issue-sink.js'
 import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
-import type { GatewayConfig, HashOn, RouteConfig, UpstreamConfig } from './types.js'
+import type { GatewayConfig, HashOn, NodeBreakerConfig, RouteConfig, UpstreamConfig } from './types.js'
 
 /**
  * The model of `root`, or undefined when any issue has been reported (by this
@@ -111,6 +112,9 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   const duplicateNodes = nodesOk && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
   const failover = isObj(u.failover) && !bad.has(`upstreams/${name}/failover`) ? u.failover : undefined
   const badFailover = nodesOk && failover !== undefined && ownZone !== null && !checkFailover(name, u.nodes as Obj[], failover, ownZone, ctx)
+  const before = ctx.issues.count
+  const breaker = buildBreaker([...path, 'breaker'], u.breaker, bad, ctx) as NodeBreakerConfig | undefined
+  const breakerBad = ctx.issues.count > before
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -124,7 +128,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover || breakerBad) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -146,6 +150,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   }
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
   if (failover !== undefined) out.failover = { zones: [...failover.zones as string[]], minHealthy: failover.minHealthy as number }
+  if (breaker !== undefined) out.breaker = breaker
   return out
 }
 

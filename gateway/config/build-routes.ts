@@ -6,6 +6,7 @@
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
 import { findRouteConflicts } from '../routing/conflicts.js'
+import { buildRouteResilience } from './build-breaker.js'
 import { paramNames } from './checks.js'
 import type { CheckContext } from './issue-sink.js'
 import { defineValue, isObj, sortedCopy, type Obj } from './plain-object.js'
@@ -40,6 +41,7 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
   }
   const plugins = r.plugins as Obj
   checkPlugins([...path, 'plugins'], plugins, bad, ctx, pluginDefs, refs)
+  const resilience = buildRouteResilience(path, r, bad, ctx)
   if (issues.count > before || bad.has(p) || !pathsOk) return undefined
 
   const stripPrefix = rw.stripPrefix as boolean
@@ -56,7 +58,8 @@ export function buildRoute (i: number, r: Obj, bad: Set<string>, ctx: CheckConte
     upstream: r.upstream as string,
     rewrite,
     websocket: r.websocket as boolean,
-    plugins: sortedCopy(plugins)
+    plugins: sortedCopy(plugins),
+    ...resilience
   }
   if (r.bodyLimit !== undefined) out.bodyLimit = r.bodyLimit as number
   return out

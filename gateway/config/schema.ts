@@ -9,6 +9,7 @@
 // Defaults are filled in by ajv (`useDefaults`), so sizes and durations have
 // their defaults already in normalised form.
 import type { PluginDefinition } from '../../plugins/types.js'
+import { breakerSchema, fallbackSchema } from './breaker-schema.js'
 
 type Schema = Record<string, unknown>
 
@@ -132,7 +133,8 @@ export const upstreamSchema: Schema = {
       }
     },
     retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
-    failover: failoverSchema
+    failover: failoverSchema,
+    breaker: breakerSchema(true)
   }
 }
 
@@ -207,7 +209,9 @@ export function routeSchema (plugins: ReadonlyMap<string, PluginDefinition>): Sc
       rewrite: routeRewriteSchema,
       websocket: { type: 'boolean', default: false },
       bodyLimit: size(),
-      plugins: pluginsSchema(plugins)
+      plugins: pluginsSchema(plugins),
+      breaker: breakerSchema(false),
+      fallback: fallbackSchema
     }
   }
 }

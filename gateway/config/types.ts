@@ -40,6 +40,48 @@ export interface RouteConfig {
   bodyLimit?: number
   /** Plugin name -> options, validated by that plugin's own schema. */
   plugins: Record<string, unknown>
+  /** Circuit breaker on the route's upstream attempts: while open, requests are answered at once. */
+  breaker?: BreakerConfig
+  /** The answer given instead of 503 when the route's breaker is open or no node is left. */
+  fallback?: FallbackConfig
+}
+
+/** A circuit breaker's options (routes[].breaker, and upstreams.*.breaker with maxEjectionPercent). Durations in ms. */
+export interface BreakerConfig {
+  /** Failures in a row that open the breaker; 0: not used. */
+  consecutiveFailures: number
+  /** Share of failures among the calls in the window (0..1] that opens it; absent: not used. */
+  errorRatio?: number
+  /** Share of calls slower than slowCallThreshold in the window (0..1] that opens it; absent: not used. */
+  slowCallRatio?: number
+  /** ms: a call whose response headers take longer is slow; set exactly when slowCallRatio is. */
+  slowCallThreshold?: number
+  /** ms of calls the ratios are judged over. */
+  window: number
+  /** Calls the window must hold before a ratio is judged. */
+  minCalls: number
+  /** Response statuses that count as failures (connect/reset/timeout/bad-response always do). */
+  failureStatuses: number[]
+  /** ms the breaker stays open after its first trip; doubles with each further trip without a close. */
+  openTime: number
+  /** ms: the cap of that doubling. */
+  maxOpenTime: number
+  /** Trial calls let through half-open; all must succeed to close. */
+  halfOpenRequests: number
+}
+
+/** upstreams.*.breaker: a breaker per node of the upstream (outlier ejection). */
+export interface NodeBreakerConfig extends BreakerConfig {
+  /** Most nodes of the upstream (percent, rounded down) the breakers may hold out at once. */
+  maxEjectionPercent: number
+}
+
+/** routes[].fallback: a complete response (degraded mode). */
+export interface FallbackConfig {
+  status: number
+  /** Lower-cased header name -> value. */
+  headers: Record<string, string>
+  body: string
 }
 
 export type BalancerKind = 'roundrobin' | 'random' | 'least-conn' | 'chash'
@@ -94,6 +136,8 @@ export interface UpstreamConfig {
   retries: number
   /** Absent: every healthy node takes traffic, whatever its zone. */
   failover?: FailoverConfig
+  /** Per-node circuit breakers (outlier ejection); absent: nodes are never ejected on live traffic. */
+  breaker?: NodeBreakerConfig
 }
 
 export interface ServerConfig {

@@ -13,6 +13,8 @@ const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'OT
 const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.map((m, i) => [m, i]))
 const OTHER = METHODS.length - 1
 const NO_ROUTE = '(none)'
+const NODE_STATES = ['healthy', 'half-open', 'ejected', 'unhealthy'] as const
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const
 
 /** A fixed-bucket latency histogram (seconds). */
 export class LatencyHistogram {
@@ -66,6 +68,8 @@ export class GatewayMetrics {
   readonly configVersion: Gauge
   /** Changes of the shared Redis connection's state, by the state entered (services/redis.ts). */
   readonly redisStateChanges: Counter<'state'>
+  /** Circuit breaker transitions: scope node (target: node address) or route (target: route id), state entered, reason. */
+  readonly breakerTransitions: Counter<'scope' | 'target' | 'to' | 'reason'>
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
   readonly #errors = new Map<string, number>()
@@ -96,7 +100,18 @@ export class GatewayMetrics {
       labelNames: ['state'],
       registers
     })
+    this.breakerTransitions = new Counter({
+      name: 'gateway_breaker_transitions_total',
+      help: 'Circuit breaker transitions, by scope (node: target is the node address; route: the route id), state entered and reason',
+      labelNames: ['scope', 'target', 'to', 'reason'],
+      registers
+    })
     this.#registerCollectors()
+  }
+
+  /** A breaker changed state (rare: never per request). */
+  breakerTransition (scope: 'node' | 'route', target: string, to: string, reason: string): void {
+    this.breakerTransitions.labels(scope, target, to, reason).inc()
   }
 
   #registerCollectors (): void {
@@ -157,6 +172,32 @@ export class GatewayMetrics {
     custom('gateway_upstream_active_priority',
       'Last priority level (by zone, failover) taking traffic, per upstream: 0 = the local zone only', 'gauge', () =>
         [...this.#snapshot?.().upstreams.values() ?? []].map((u) => ({ labels: { upstream: u.name }, value: u.activeLevel })))
+    custom('gateway_upstream_node_health',
+      'Health of each upstream node: 1 for its current state (healthy, half-open, ejected by its breaker, unhealthy by the active check), 0 for the others',
+      'gauge', () => {
+        const out: MetricValue[] = []
+        const snap = this.#snapshot?.()
+        if (snap === undefined) return out
+        for (const u of snap.upstreams.values()) {
+          for (const n of u.nodes) {
+            const state = n.health.state
+            for (const s of NODE_STATES) out.push({ labels: { upstream: u.name, node: n.id, state: s }, value: s === state ? 1 : 0 })
+          }
+        }
+        return out
+      })
+    custom('gateway_route_breaker_state', 'State of each route breaker: 1 for its current state (closed, open, half-open), 0 for the others', 'gauge', () => {
+      const out: MetricValue[] = []
+      const snap = this.#snapshot?.()
+      if (snap === undefined) return out
+      for (const r of snap.routes.values()) {
+        const b = r.breaker?.breaker
+        if (b === undefined) continue
+        b.poll()
+        for (const s of BREAKER_STATES) out.push({ labels: { route: r.id, state: s }, value: s === b.state ? 1 : 0 })
+      }
+      return out
+    })
   }
 
   /** Lets scrape-time collectors read the snapshot in force and the in-flight count. */

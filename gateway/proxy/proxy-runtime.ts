@@ -262,10 +262,15 @@ export class ProxyRuntime {
 
   forward (ctx: RequestContext): void {
     if (ctx.closed || ctx.res.headersSent) return
-    const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? ctx.route!.upstreamName)
-    if (upstream === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
-    const node = upstream.pick(ctx)
-    if (node === undefined) return this.replyError(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
+    const route = ctx.route!
+    // An open route breaker answers at once, without touching the upstream.
+    if (route.breaker !== undefined && !route.breaker.admit()) return this.#degraded(ctx, coreReplies.CIRCUIT_OPEN)
+    const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? route.upstreamName)
+    const node = upstream?.pick(ctx)
+    if (node === undefined) {
+      route.breaker?.release() // a half-open trial that never went out
+      return this.#degraded(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
+    }
     ctx.upstream = upstream
     // `Expect: 100-continue`: the client is told to send its body only now that
     // the request passed every check and is going upstream.
@@ -273,7 +278,19 @@ export class ProxyRuntime {
       ctx.expectContinue = false
       ctx.res.writeContinue()
     }
-    this.#dispatch(ctx, upstream, node)
+    this.#dispatch(ctx, upstream!, node)
+  }
+
+  /**
+   * No upstream call for this request (`e` says why): the route's fallback
+   * when it has one (the access log and metrics still show `e`'s code), else
+   * `e` in the error envelope.
+   */
+  #degraded (ctx: RequestContext, e: ErrorReply): void {
+    const fallback = ctx.route!.fallback
+    if (fallback === undefined) return this.replyError(ctx, e)
+    ctx.errorCode = e.code
+    this.replyWith(ctx, fallback)
   }
 
   /** One attempt: the request goes to `node`. */

@@ -20,6 +20,8 @@ import type { NodeConnectionRegistry } from '../upstream/node-connection.js'
 import type { NodeHealthRegistry } from '../health/node-health.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { compileForwardPath } from './forward-path.js'
+import { syncNodeBreakers } from '../health/node-breaker.js'
+import { compileFallback, routeBreakerFor } from '../health/route-breaker.js'
 import type { ConfigKeys } from '../config/load-config.js'
 import { compilePlugins, retiredInstances } from './compile-plugins.js'
 import type { CompiledRoute, Snapshot } from './types.js'
@@ -118,6 +120,8 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
     retiredInstances(prev.global, global, retiredPlugins)
   }
 
+  // Last: nothing after it can fail, so node breakers never follow a config that does not go live.
+  syncNodeBreakers(upstreams, deps.metrics)
   const snapshot: Snapshot = {
     version: input.version,
     digest: input.digest,
@@ -166,6 +170,8 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
   old: CompiledRoute | undefined): CompiledRoute {
   const chain = compilePlugins(rc.plugins, old, deps.plugins.plugins, 'route', `route ${rc.id}`, services,
     (def, uses) => pluginEnv(def, rc.id, deps, services, uses))
+  const breaker = routeBreakerFor(rc.id, rc.breaker, old?.breaker, deps.metrics)
+  const fallback = compileFallback(rc.fallback)
   return {
     id: rc.id,
     key,
@@ -175,6 +181,10 @@ function compileRoute (rc: RouteConfig, key: string, config: GatewayConfig, deps
     websocket: rc.websocket,
     forwardPath: compileForwardPath(rc),
     ...chain,
-    metrics: deps.metrics.routeMetrics(rc.id)
+    // The breaker reads the attempts' outcomes after the route's plugins.
+    outcome: breaker === undefined ? chain.outcome : [...chain.outcome, breaker.observe],
+    metrics: deps.metrics.routeMetrics(rc.id),
+    ...(breaker === undefined ? {} : { breaker }),
+    ...(fallback === undefined ? {} : { fallback })
   }
 }

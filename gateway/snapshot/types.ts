@@ -4,7 +4,8 @@ import type { GatewayConfig, RouteConfig } from '../config/types.js'
 import type { Router, RouteHit } from '../routing/types.js'
 import type { Upstream } from '../upstream/upstream.js'
 import type { TrustPolicy } from '../proxy/client-identity.js'
-import type { PluginInstance, UpstreamOutcome } from '../../plugins/types.js'
+import type { DirectReply, PluginInstance, UpstreamOutcome } from '../../plugins/types.js'
+import type { RouteBreaker } from '../health/route-breaker.js'
 import type { RequestContext } from '../proxy/request-context.js'
 import type { RouteMetrics } from '../observability/metrics.js'
 import type { OutgoingHttpHeaders } from 'node:http'
@@ -58,6 +59,10 @@ export interface CompiledRoute extends PluginChain {
   /** The path sent upstream (before the node's base path), from the request's `pathToForward` and the match. */
   readonly forwardPath: (path: string, hit: RouteHit<CompiledRoute>) => string
   readonly metrics: RouteMetrics
+  /** routes[].breaker: asked before the upstream is touched (its outcome feed is in `outcome`). */
+  readonly breaker?: RouteBreaker
+  /** routes[].fallback: sent instead of 503 when the breaker is open or no node is left. */
+  readonly fallback?: DirectReply
 }
 
 export interface Snapshot {

@@ -170,7 +170,9 @@ test('/admin/config, /admin/routes and /admin/upstreams describe the running con
       upstream: 'a',
       rewrite: { stripPrefix: false },
       websocket: false,
-      plugins: ['headers']
+      plugins: ['headers'],
+      breaker: null,
+      fallback: false
     },
     {
       id: 'ws',
@@ -179,7 +181,9 @@ test('/admin/config, /admin/routes and /admin/upstreams describe the running con
       upstream: 'a',
       rewrite: { stripPrefix: false },
       websocket: true,
-      plugins: []
+      plugins: [],
+      breaker: null,
+      fallback: false
     },
     {
       id: 'slow',
@@ -188,7 +192,9 @@ test('/admin/config, /admin/routes and /admin/upstreams describe the running con
       upstream: 'slow',
       rewrite: { stripPrefix: false },
       websocket: false,
-      plugins: []
+      plugins: [],
+      breaker: null,
+      fallback: false
     }
   ])
 
@@ -201,6 +207,7 @@ test('/admin/config, /admin/routes and /admin/upstreams describe the running con
   assert.equal(node.weight, 2)
   assert.equal(node.zone, 'z1')
   assert.equal(node.available, true)
+  assert.equal(node.breaker, null, 'no breaker configured')
   assert.equal(node.inflight, 0)
   assert.equal(node.requests, a.requests.length, 'node request counter matches what the upstream saw')
   assert.ok(a.requests.length >= before + 3)
