@@ -29,6 +29,8 @@ const TARGETS = [
   { key: 'g', name: 'gateway-rate-limit-cluster' },
   // concurrency-limit (node scope) on the one route; compare with gateway-1-route
   { key: 'h', name: 'gateway-conc-node' },
+  // node breakers (passive health) on the upstream and a route breaker; compare with gateway-1-route
+  { key: 'i', name: 'gateway-breakers' },
 ] as const
 type TargetName = (typeof TARGETS)[number]['name']
 
@@ -155,6 +157,20 @@ async function startGateway(name: string, upstreamUrl: string, routes: number, t
   return `http://127.0.0.1:${listenPort}`
 }
 
+/** Breaker options for the bench: every rule on, thresholds the bench never reaches. */
+const BENCH_BREAKER = { consecutiveFailures: 5, errorRatio: 0.5, slowCallRatio: 0.9, slowCallThreshold: '5s', minCalls: 20, window: '10s' }
+
+/** The bench config with a node breaker on every upstream and a route breaker with a fallback on every route. */
+function withBreakers(config: object): object {
+  const c = config as { upstreams: Record<string, Record<string, unknown>>; routes: Array<Record<string, unknown>> }
+  for (const u of Object.values(c.upstreams)) u.breaker = { ...BENCH_BREAKER, maxEjectionPercent: 50 }
+  for (const r of c.routes) {
+    r.breaker = BENCH_BREAKER
+    r.fallback = { status: 503, body: 'degraded' }
+  }
+  return c
+}
+
 /** The bench config with `plugins` on its routes. */
 function withRoutePlugins(config: object, plugins: Record<string, unknown>): object {
   const c = config as { routes: Array<Record<string, unknown>> }
@@ -238,6 +254,12 @@ async function main(): Promise<void> {
           urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, undefined, (c) => withRoutePlugins(c, { 'concurrency-limit': { max: 100_000 } })))
           pids.set(name, children.at(-1)!.proc.pid)
           break
+        case 'gateway-breakers':
+          if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
+          // Every rule of both breakers on, never tripped: each attempt is judged by the node's and the route's breaker.
+          urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, undefined, withBreakers))
+          pids.set(name, children.at(-1)!.proc.pid)
+          break
       }
       const u = urls.get(name)
       if (u) await checkProxies(name, u + BENCH_PATH)
@@ -303,13 +325,13 @@ async function main(): Promise<void> {
   // The cost of a limit: the same gateway with it against without it, same run (budgets: node 5%, cluster 15%).
   const limitRatios: Record<string, { rps: string; reqPerCpuSec: string }> = {}
   const effGw = summary['gateway-1-route']?.medianReqPerCpuSec
-  for (const name of ['gateway-rate-limit-node', 'gateway-rate-limit-cluster', 'gateway-conc-node'] as const) {
+  for (const name of ['gateway-rate-limit-node', 'gateway-rate-limit-cluster', 'gateway-conc-node', 'gateway-breakers'] as const) {
     if (summary[name] === undefined) continue
     limitRatios[name] = { rps: ratio(med(name), med('gateway-1-route')), reqPerCpuSec: ratio(summary[name]!.medianReqPerCpuSec, effGw) }
   }
   if (Object.keys(limitRatios).length > 0) {
     console.log('')
-    console.log('limits vs gateway-1-route:       median rps   req/cpu-s   (rate-limit budget: node >= 0.95, cluster >= 0.85)')
+    console.log('vs gateway-1-route:              median rps   req/cpu-s   (budgets: rate-limit node >= 0.95, cluster >= 0.85; breakers >= 0.97)')
     for (const [name, r] of Object.entries(limitRatios)) console.log(`  ${name.padEnd(28)} ${r.rps.padStart(6)}   ${r.reqPerCpuSec.padStart(9)}`)
   }
 
