@@ -1,11 +1,12 @@
 // Turns the schema-checked merged config tree into the GatewayConfig model,
 // doing the checks a schema cannot express on the way: the admin API's token
-// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts)
+// and port, chash / hashOn, healthCheck (build-health-check.ts), global plugins' check(), and (in build-routes.ts)
 // everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
+import { buildHealthCheck, checkSharedHealthChecks } from './build-health-check.js'
 import { buildRedis } from './build-redis.js'
 import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
@@ -45,6 +46,8 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
     const built = buildUpstream(name, u, bad, ctx)
     if (built !== undefined) defineValue(upstreams, name, built)
   }
+  // In the order written, so the second of two upstreams that disagree is the one reported.
+  checkSharedHealthChecks(Object.keys(upstreamsIn).flatMap((name) => Object.hasOwn(upstreams, name) ? [upstreams[name]!] : []), ctx)
 
   // What plugin check()s may rely on: a `redis:` section that is present counts even when it has errors (reported on their own).
   const refs: ConfigRefs = { redis: isObj(root.redis), upstreams: new Set(Object.keys(upstreamsIn)) }
@@ -101,6 +104,8 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   const path = ['upstreams', name]
   // Checked even when another key of the upstream is wrong: each problem is reported.
   const duplicateNodes = Array.isArray(u.nodes) && !bad.has(`upstreams/${name}/nodes`) && !checkDuplicateNodes(name, u.nodes as Obj[], ctx)
+  const hcIn = u.healthCheck
+  const healthCheck = isObj(hcIn) && !bad.has(`upstreams/${name}/healthCheck`) ? buildHealthCheck(name, hcIn, ctx) : undefined
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -114,7 +119,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || (hcIn !== undefined && healthCheck === undefined)) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -135,6 +140,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
     retries: u.retries as number
   }
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
+  if (healthCheck !== undefined) out.healthCheck = healthCheck
   return out
 }
 
