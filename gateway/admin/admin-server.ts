@@ -15,6 +15,7 @@ import { normalizePath, pathToForward } from '../routing/normalize-path.js'
 import { hostOf } from '../proxy/proxy-runtime.js'
 import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
 import { registerPluginRoutes } from './plugin-routes.js'
+import { probeStatus } from '../health/probers.js'
 
 /** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
@@ -124,6 +125,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         available: n.available,
         health: n.health.state,
         healthSince: new Date(n.health.since).toISOString(),
+        healthCheck: probeStatus(n.health),
         inflight: n.conn.inflight,
         requests: n.conn.requests,
         failures: n.conn.failures,

@@ -66,6 +66,8 @@ export class GatewayMetrics {
   readonly configVersion: Gauge
   /** Changes of the shared Redis connection's state, by the state entered (services/redis.ts). */
   readonly redisStateChanges: Counter<'state'>
+  /** Active health check probes, by node address and result (health/prober.ts); a node's series go when its prober stops. */
+  readonly healthChecks: Counter<'node' | 'result'>
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
   readonly #errors = new Map<string, number>()
@@ -94,6 +96,12 @@ export class GatewayMetrics {
       name: 'gateway_redis_state_changes_total',
       help: 'Changes of state of the shared Redis connection, by the state entered (ready, down)',
       labelNames: ['state'],
+      registers
+    })
+    this.healthChecks = new Counter({
+      name: 'gateway_health_checks_total',
+      help: 'Active health check probes, by node address and result (success, or the failure: status, timeout, connect, reset, bad-response)',
+      labelNames: ['node', 'result'],
       registers
     })
     this.#registerCollectors()
@@ -152,7 +160,7 @@ export class GatewayMetrics {
     })
     custom('gateway_requests_in_flight', 'Requests in flight', 'gauge', () => [{ labels: {}, value: this.#inflight?.() ?? 0 }])
     custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
-    custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected', 'gauge',
+    custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected or failing its active health check', 'gauge',
       perNode((u, i) => u.nodes[i]!.available ? 1 : 0))
   }
 
