@@ -16,6 +16,7 @@ import { hostOf } from '../proxy/proxy-runtime.js'
 import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
 import { registerPluginRoutes } from './plugin-routes.js'
 import { nodeBreakerOf } from '../health/node-breaker.js'
+import { probeStatus } from '../health/probers.js'
 
 /** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
@@ -133,6 +134,7 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
         health: n.health.state,
         healthSince: new Date(n.health.since).toISOString(),
         breaker: nodeBreakerOf(n.health)?.status() ?? null,
+        healthCheck: probeStatus(n.health),
         inflight: n.conn.inflight,
         requests: n.conn.requests,
         failures: n.conn.failures,

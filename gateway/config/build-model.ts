@@ -1,12 +1,13 @@
 // Turns the schema-checked merged config tree into the GatewayConfig model,
 // doing the checks a schema cannot express on the way: the admin API's token
-// and port, chash / hashOn, global plugins' check(), and (in build-routes.ts)
+// and port, chash / hashOn, healthCheck (build-health-check.ts), global plugins' check(), and (in build-routes.ts)
 // everything about routes.
 // Values that failed the schema (`bad`) are skipped; the model is returned
 // only when the whole load has no issue.
 import type { PluginMap } from '../../plugins/registry.js'
 import type { ConfigRefs } from '../../plugins/types.js'
 import { buildBreaker } from './build-breaker.js'
+import { buildHealthCheck, checkSharedHealthChecks } from './build-health-check.js'
 import { buildRedis } from './build-redis.js'
 import { buildRoute, checkPlugins, crossCheckRoutes } from './build-routes.js'
 import { isLoopback } from './checks.js'
@@ -50,6 +51,8 @@ export function buildModel (root: Obj, bad: Set<string>, ctx: CheckContext, plug
     const built = buildUpstream(name, u, bad, ctx, ownZone)
     if (built !== undefined) defineValue(upstreams, name, built)
   }
+  // In the order written, so the second of two upstreams that disagree is the one reported.
+  checkSharedHealthChecks(Object.keys(upstreamsIn).flatMap((name) => Object.hasOwn(upstreams, name) ? [upstreams[name]!] : []), ctx)
 
   // What plugin check()s may rely on: a `redis:` section that is present counts even when it has errors (reported on their own).
   const refs: ConfigRefs = { redis: isObj(root.redis), upstreams: new Set(Object.keys(upstreamsIn)) }
@@ -115,6 +118,8 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   const before = ctx.issues.count
   const breaker = buildBreaker([...path, 'breaker'], u.breaker, bad, ctx) as NodeBreakerConfig | undefined
   const breakerBad = ctx.issues.count > before
+  const hcIn = u.healthCheck
+  const healthCheck = isObj(hcIn) && !bad.has(`upstreams/${name}/healthCheck`) ? buildHealthCheck(name, hcIn, ctx) : undefined
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -128,7 +133,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover || breakerBad) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover || breakerBad || (hcIn !== undefined && healthCheck === undefined)) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -151,6 +156,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
   if (failover !== undefined) out.failover = { zones: [...failover.zones as string[]], minHealthy: failover.minHealthy as number }
   if (breaker !== undefined) out.breaker = breaker
+  if (healthCheck !== undefined) out.healthCheck = healthCheck
   return out
 }
 

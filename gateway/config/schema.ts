@@ -98,6 +98,31 @@ export const failoverSchema: Schema = {
 
 export const BALANCERS = ['roundrobin', 'random', 'least-conn', 'chash'] as const
 
+/**
+ * `upstreams.<name>.healthCheck`: the active probe of the upstream's nodes.
+ * `timeout` and `jitter` have defaults that depend on `interval`: filled in
+ * by build-health-check.ts, with the checks across these keys.
+ */
+export const healthCheckSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    path: { type: 'string', pattern: '^/[!-~]*$', hint: 'must be a path starting with "/", without spaces, e.g. "/healthz"' },
+    interval: { duration: { zero: '0 would probe the node in a tight loop' }, default: 5_000 },
+    jitter: { duration: true },
+    timeout: { duration: { zero: '0 switches off the probe timeout: a node that accepts the connection and never answers would never be judged' } },
+    healthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+    unhealthyThreshold: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+    statuses: { type: 'array', minItems: 1, default: [200], items: { type: 'integer', minimum: 100, maximum: 599 } },
+    host: {
+      type: 'string',
+      pattern: '^([A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*\\.?|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?$',
+      hint: 'must be a host name or IP, with an optional port, e.g. "orders.internal" or "10.0.0.1:8080"'
+    }
+  }
+}
+
 export const upstreamSchema: Schema = {
   type: 'object',
   additionalProperties: false,
@@ -134,7 +159,8 @@ export const upstreamSchema: Schema = {
     },
     retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
     failover: failoverSchema,
-    breaker: breakerSchema(true)
+    breaker: breakerSchema(true),
+    healthCheck: healthCheckSchema
   }
 }
 

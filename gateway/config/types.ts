@@ -124,6 +124,30 @@ export interface FailoverConfig {
   minHealthy: number
 }
 
+/**
+ * The active health check of an upstream's nodes: one prober per node address
+ * (gateway/health/prober.ts). Every upstream listing an address has the same
+ * one, or none (checked at load).
+ */
+export interface HealthCheckConfig {
+  /** Path (and query) probed with GET on the node's address (the node URL's base path is not put in front). */
+  path: string
+  /** ms between the starts of two probes, plus up to `jitter`. */
+  interval: number
+  /** ms: each wait is lengthened by a random share of this (default: a tenth of the interval). */
+  jitter: number
+  /** ms a probe may take, connect to end of body (default: 1s, at most half the interval). */
+  timeout: number
+  /** Consecutive successes that readmit an unhealthy node. */
+  healthyThreshold: number
+  /** Consecutive failures (timeout, connect error, unexpected status) that take a node out. */
+  unhealthyThreshold: number
+  /** Statuses that count as success, sorted, without repeats. */
+  statuses: number[]
+  /** Host header of the probe; absent: the node's host:port. */
+  host?: string
+}
+
 export interface UpstreamConfig {
   name: string
   balancer: BalancerKind
@@ -138,6 +162,8 @@ export interface UpstreamConfig {
   failover?: FailoverConfig
   /** Per-node circuit breakers (outlier ejection); absent: nodes are never ejected on live traffic. */
   breaker?: NodeBreakerConfig
+  /** Active health check of the nodes; absent: none. */
+  healthCheck?: HealthCheckConfig
 }
 
 export interface ServerConfig {

@@ -27,6 +27,7 @@ export type TransitionReason =
   | 'half-open-failure' // half-open -> open
   | 'timer' // open -> half-open
   | 'trials-succeeded' // half-open -> closed
+  | 'active-check' // open or half-open -> closed: the node's active check saw it fail and recover
 
 export interface BreakerHooks {
   /** Called on every transition, after the state changed. */
@@ -151,6 +152,20 @@ export class Breaker {
       }
     }
     // open: an attempt admitted before the breaker opened; it changes nothing.
+  }
+
+  /**
+   * Closes an open or half-open breaker at once (trips reset), for a reason
+   * outside the outcomes it was fed; a closed one is left as it is.
+   */
+  close (reason: TransitionReason): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.trips = 0
+    this.trialsLeft = 0
+    this.trialsSucceeded = 0
+    this.#restart()
+    this.#moved('closed', reason)
   }
 
   #trip (reason: TransitionReason): void {

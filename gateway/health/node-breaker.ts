@@ -65,6 +65,14 @@ export class NodeBreaker implements HealthSlot {
     this.#carrier = undefined
   }
 
+  /** The active check saw the node fail and pass again: an open or half-open breaker closes (reason `active-check`). */
+  recovered (): void {
+    if (this.#closed) return
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.breaker.close('active-check')
+  }
+
   /** Stops the timer; the breaker records nothing more (the NodeHealth record retires, or no breaker is configured for it any more). */
   close (): void {
     this.#closed = true
@@ -116,6 +124,7 @@ export class NodeBreaker implements HealthSlot {
       h.ejected = false
       h.trials = this.breaker.options.halfOpenRequests
     } else {
+      h.ejected = false
       h.ejectedReason = undefined
       h.trials = -1
     }

@@ -18,6 +18,8 @@ export interface HealthListener {
 /** What a record holds for a module that keeps state per node (breaker, prober); closed when the record retires. */
 export interface HealthSlot {
   close?(): void
+  /** The active check saw the node fail and pass again (see NodeHealth.recovered). */
+  recovered?(): void
 }
 
 export class NodeHealth {
@@ -56,6 +58,16 @@ export class NodeHealth {
   /** An attempt was dispatched to the node (the core calls this once per attempt). */
   dispatched (): void {
     if (this.trials > 0 && --this.trials === 0) this.changed()
+  }
+
+  /**
+   * The active check, having counted the node unhealthy, counts it healthy
+   * again: the node was down and is back. Other slots hear of it (the node
+   * breaker closes, as Envoy un-ejects a host on a passing active check), so a
+   * restarted node is not held out for the rest of a long open time.
+   */
+  recovered (): void {
+    for (const slot of this.slots.values()) slot.recovered?.()
   }
 
   /** A verdict changed: every upstream listing the node recomputes its balancer's view. */

@@ -70,6 +70,8 @@ export class GatewayMetrics {
   readonly redisStateChanges: Counter<'state'>
   /** Circuit breaker transitions: scope node (target: node address) or route (target: route id), state entered, reason. */
   readonly breakerTransitions: Counter<'scope' | 'target' | 'to' | 'reason'>
+  /** Active health check probes, by node address and result (health/prober.ts); a node's series go when its prober stops. */
+  readonly healthChecks: Counter<'node' | 'result'>
   readonly #routes = new Map<string, RouteMetrics>()
   readonly #upstreams = new Map<string, LatencyHistogram>()
   readonly #errors = new Map<string, number>()
@@ -104,6 +106,12 @@ export class GatewayMetrics {
       name: 'gateway_breaker_transitions_total',
       help: 'Circuit breaker transitions, by scope (node: target is the node address; route: the route id), state entered and reason',
       labelNames: ['scope', 'target', 'to', 'reason'],
+      registers
+    })
+    this.healthChecks = new Counter({
+      name: 'gateway_health_checks_total',
+      help: 'Active health check probes, by node address and result (success, or the failure: status, timeout, connect, reset, bad-response)',
+      labelNames: ['node', 'result'],
       registers
     })
     this.#registerCollectors()

@@ -7,6 +7,8 @@
 // global plugins are compiled apart from the routes: a change to them
 // recompiles no route. The services handed to plugins (services/plugin-services.ts)
 // are carried over too; an instance that read one that changed is created again.
+// The active health probers of the nodes are started, reconfigured or stopped to
+// follow the new upstreams (health/probers.ts).
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/types.js'
 import type { PluginRegistry } from '../../plugins/registry.js'
@@ -18,6 +20,7 @@ import { TrustPolicy } from '../proxy/client-identity.js'
 import { Upstream } from '../upstream/upstream.js'
 import type { NodeConnectionRegistry } from '../upstream/node-connection.js'
 import type { NodeHealthRegistry } from '../health/node-health.js'
+import { syncProbers } from '../health/probers.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { compileForwardPath } from './forward-path.js'
 import { syncNodeBreakers } from '../health/node-breaker.js'
@@ -120,6 +123,8 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
     retiredInstances(prev.global, global, retiredPlugins)
   }
 
+  // Last, once nothing can fail any more: the probers follow the upstreams of the snapshot about to be swapped in.
+  syncProbers(upstreams.values(), deps)
   // Last: nothing after it can fail, so node breakers never follow a config that does not go live.
   syncNodeBreakers(upstreams, deps.metrics)
   const snapshot: Snapshot = {

@@ -123,4 +123,23 @@ describe('node breaker', () => {
     assert.equal(h.ejected, false)
     health.closeAll()
   })
+
+  it('the active check seeing the node fail and pass again closes an open breaker at once (reason active-check)', () => {
+    const health = new NodeHealthRegistry()
+    const u = upstream(health, [1, 2])
+    syncNodeBreakers(new Map([['svc', u]]), events)
+    const h = u.nodes[0]!.health
+    feed(u, 0, 'connect')
+    assert.equal(h.state, 'ejected')
+    assert.ok(nodeBreakerOf(h)!.breaker.msUntilHalfOpen() > 50_000, 'a long open time is left')
+    events.moves.length = 0
+    h.recovered()
+    assert.equal(h.state, 'healthy')
+    assert.equal(h.ejected, false)
+    assert.equal(u.nodes[0]!.available, true)
+    assert.deepEqual(events.moves, ['node closed active-check'])
+    h.recovered()
+    assert.deepEqual(events.moves, ['node closed active-check'], 'a closed breaker is left as it is')
+    health.closeAll()
+  })
 })

@@ -1,0 +1,157 @@
+// Issue 7 point 6, with real processes: the gateway and three upstream nodes
+// each in their own process, steady load from this one, and a node killed with
+// SIGKILL under that load, edited in the config while it is down, and started
+// again.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Pool } from 'undici'
+import { freePort } from '../helpers/free-port.js'
+import { startGatewayProcess, type GatewayProc } from '../helpers/gateway-process.js'
+import { startUpstreamProcess, type UpstreamProcess } from '../helpers/upstream-process.js'
+import { until } from '../helpers/until.js'
+import { writeConfig } from '../helpers/yaml-config.js'
+
+/** Concurrent request loops of the steady load. */
+const CONCURRENCY = 12
+
+interface NodeView { url: string; available: boolean; health: string; weight: number }
+
+class SteadyLoad {
+  readonly pool: Pool
+  running = true
+  ok = 0
+  /** Non-200 answers and transport errors, with when they happened. */
+  readonly failures: Array<{ at: number; what: string }> = []
+  /** Answers per node name. */
+  readonly byNode = new Map<string, number>()
+  readonly #loops: Promise<void>[] = []
+
+  constructor (port: number) {
+    this.pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY })
+    for (let i = 0; i < CONCURRENCY; i++) this.#loops.push(this.#loop())
+  }
+
+  async #loop (): Promise<void> {
+    while (this.running) {
+      try {
+        const res = await this.pool.request({ path: '/svc/x', method: 'GET' })
+        const body = await res.body.text()
+        if (res.statusCode === 200) {
+          this.ok++
+          const node = (JSON.parse(body) as { node: string }).node
+          this.byNode.set(node, (this.byNode.get(node) ?? 0) + 1)
+        } else {
+          this.failures.push({ at: Date.now(), what: `${res.statusCode} ${body.slice(0, 120)}` })
+        }
+      } catch (err) {
+        this.failures.push({ at: Date.now(), what: (err as Error).message })
+      }
+    }
+  }
+
+  served (node: string): number { return this.byNode.get(node) ?? 0 }
+
+  async stop (): Promise<void> {
+    this.running = false
+    await Promise.all(this.#loops)
+    await this.pool.close()
+  }
+}
+
+describe('resilience under real faults (separate processes)', () => {
+  let dir: string
+  let file: string
+  let nodes: UpstreamProcess[]
+  let gw: GatewayProc
+  let port: number
+  let adminPort: number
+  let config: Record<string, any>
+
+  const upstreamNodes = async (): Promise<NodeView[]> => {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/admin/upstreams`)
+    const list = await res.json() as Array<{ name: string; nodes: NodeView[] }>
+    return list.find((u) => u.name === 'svc')!.nodes
+  }
+  const nodeView = async (n: UpstreamProcess): Promise<NodeView> => (await upstreamNodes()).find((v) => v.url === n.url)!
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-faults-'))
+    nodes = await Promise.all(['n1', 'n2', 'n3'].map((name) => startUpstreamProcess(name)))
+    port = await freePort()
+    adminPort = await freePort()
+    config = {
+      listen: { host: '127.0.0.1', port },
+      admin: { host: '127.0.0.1', port: adminPort },
+      accessLog: { enabled: false },
+      upstreams: {
+        svc: {
+          nodes: nodes.map((n) => ({ url: n.url })),
+          retries: 2,
+          timeouts: { connect: '500ms', header: '5s' },
+          // Passive: a dead node is ejected after 3 failures in a row. Its open
+          // time is long, so only the active check can readmit it in this test.
+          breaker: { consecutiveFailures: 3, openTime: '60s', maxOpenTime: '60s' },
+          healthCheck: { path: '/healthz', interval: '100ms', jitter: '20ms', timeout: '80ms', healthyThreshold: 2, unhealthyThreshold: 2 }
+        }
+      },
+      routes: [{ id: 'svc', match: { paths: ['/svc/*'] }, upstream: 'svc' }]
+    }
+    file = writeConfig(dir, config)
+    gw = await startGatewayProcess(file, { adminPort })
+  })
+
+  after(async () => {
+    await gw?.stop('SIGKILL')
+    await Promise.all((nodes ?? []).map((n) => n.kill()))
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('kill one of three nodes under load: few failures, ejected, a config edit keeps it out, readmitted by the active check', async () => {
+    const load = new SteadyLoad(port)
+    try {
+      await until('every node serves', () => nodes.every((n) => load.served(n.name) > 20), 10_000)
+      const victim = nodes[1]!
+      const killedAt = Date.now()
+      await victim.kill()
+
+      await until('the dead node leaves the balancer', async () => !(await nodeView(victim)).available, 5000)
+      const ejectedAt = Date.now()
+      const servedBefore = load.served(victim.name)
+      // Traffic shifts: the others keep answering, and nothing fails any more.
+      const okAtEjection = load.ok
+      await until('traffic flows on the two others', () => load.ok > okAtEjection + 300, 10_000)
+      const lateFailures = load.failures.filter((f) => f.at > ejectedAt + 50)
+      assert.deepEqual(lateFailures, [], 'no failure once the node is out')
+
+      // A weight edit (a reload that rebuilds the upstream) does not readmit it.
+      config.upstreams.svc.nodes[1].weight = 5
+      writeConfig(dir, config)
+      const reload = await fetch(`http://127.0.0.1:${adminPort}/admin/reload`, { method: 'POST' })
+      assert.equal(reload.status, 200)
+      await until('the edit is in force', async () => (await nodeView(victim)).weight === 5, 5000)
+      assert.equal((await nodeView(victim)).available, false, 'still out after the reload')
+      const okAfterReload = load.ok
+      await until('more traffic after the reload', () => load.ok > okAfterReload + 200, 10_000)
+      assert.deepEqual(load.failures.filter((f) => f.at > ejectedAt + 50), [], 'the reload sent nothing to the dead node')
+
+      // Failures are bounded by what was in flight on the node when it died.
+      const failed = load.failures.length
+      const bound = Math.ceil(CONCURRENCY / 3) + 3
+      assert.ok(failed <= bound, `${failed} failed requests (bound ${bound}): ${JSON.stringify(load.failures.slice(0, 5))}`)
+      console.log(`# faults: killed ${victim.name} at +0 ms; ejected at +${ejectedAt - killedAt} ms; ${failed} failed of ${load.ok + failed}; bound ${bound}`)
+
+      // Back: the active check readmits it (the breaker's open time is 60 s).
+      await victim.restart()
+      const restartedAt = Date.now()
+      await until('the node is readmitted', async () => (await nodeView(victim)).available, 5000)
+      await until('the node serves again', () => load.served(victim.name) > servedBefore + 20, 5000)
+      console.log(`# faults: readmitted ${Date.now() - restartedAt} ms after restart`)
+      assert.equal(load.failures.length, failed, 'no failure while it came back')
+    } finally {
+      await load.stop()
+    }
+  })
+})
