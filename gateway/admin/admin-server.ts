@@ -117,6 +117,12 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
     return [...snap.upstreams.values()].map((u) => ({
       name: u.name,
       balancer: u.config.balancer,
+      // Bulkhead (limits: null when unbounded) and retry budget, counted across reloads.
+      inflight: u.bulkhead.counters.inflight,
+      pending: u.bulkhead.counters.pending,
+      limits: { maxRequests: u.config.limits.maxRequests ?? null, maxPending: u.config.limits.maxPending ?? null },
+      refusals: { maxRequests: u.bulkhead.counters.refusedRequests, maxPending: u.bulkhead.counters.refusedPending },
+      retryBudget: { ...u.config.retryBudget, ...u.retryBudget.state(performance.now()) },
       nodes: u.nodes.map((n) => ({
         url: n.id,
         weight: n.weight,

@@ -129,7 +129,7 @@ test('a per-try timeout sends an idempotent GET to another node; a POST gets 504
     const res = await send(path)
     assert.equal(res.status, 200, `${path}: ${res.text}`)
     assert.equal(seenAt(live, path), 1)
-    assert.ok(res.ms < 1500, `${path}: answered after at most one try timeout (${Math.round(res.ms)} ms), far below timeouts.header`)
+    assert.ok(res.ms < 700, `${path}: answered after at most one try timeout (${Math.round(res.ms)} ms), far below timeouts.header`)
   }
   assert.equal(stall.requests.filter((r) => r.target.startsWith('/try/get/')).length, 2, 'two GETs started on the stalled node')
 
@@ -141,21 +141,23 @@ test('a per-try timeout sends an idempotent GET to another node; a POST gets 504
       timedOut++
       assert.equal(code(res), 'GW_UPSTREAM_TIMEOUT')
       assert.equal(seenAt(live, path), 0, 'a POST that may have been processed is not sent again')
-      assert.ok(res.ms >= 190 && res.ms < 1500, `answered at the try timeout (${Math.round(res.ms)} ms), not the header timeout`)
+      assert.ok(res.ms >= 190 && res.ms < 700, `answered at the try timeout (${Math.round(res.ms)} ms), not the header timeout`)
     }
   }
   assert.equal(timedOut, 1)
 })
 
-test('timeouts.header bounds the whole request: the last attempt gets what is left', async () => {
+test('timeouts.header bounds the whole request: the last attempt gets what is left, and is not retried', async () => {
   const s = [await faultyNode('stall'), await faultyNode('stall'), await faultyNode('stall')]
-  await useUpstreams({ stalls: { nodes: s.map((n) => ({ url: n.url })), retries: 2, timeouts: { try: '400ms', header: '1000ms' } } })
+  await useUpstreams({ stalls: { nodes: s.map((n) => ({ url: n.url })), retries: 2, timeouts: { try: '600ms', header: '1000ms' } } })
   const res = await send('/stalls/x')
   assert.equal(res.status, 504)
   assert.equal(code(res), 'GW_UPSTREAM_TIMEOUT')
-  for (const n of s) assert.equal(seenAt(n, '/stalls/x'), 1, 'each node tried once')
-  // 400 + 400 + the 200 left: about 1000 ms, not 3 x 400 and never 3 x 1000.
-  assert.ok(res.ms >= 950 && res.ms < 1400, `answered when timeouts.header ran out (${Math.round(res.ms)} ms)`)
+  // First try: 600 ms, then retried; the second has the 400 ms left of timeouts.header: when they run out the
+  // request is over. Three tries of 600 ms would have reached every node and taken 1800 ms.
+  assert.deepEqual(s.map((n) => seenAt(n, '/stalls/x')), [1, 1, 0], 'two nodes tried, the third never')
+  // undici's header timer (what is left of timeouts.header) runs on a clock of about 0.5 s: allow it that.
+  assert.ok(res.ms >= 950 && res.ms < 1700, `answered when timeouts.header ran out (${Math.round(res.ms)} ms)`)
 })
 
 test('the retry budget caps retries during an outage, and its state survives a reload', async () => {
