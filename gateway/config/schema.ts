@@ -108,7 +108,7 @@ export const upstreamSchema: Schema = {
         header: timeout(30_000,
           '0 switches off the wait limit for a node\'s response headers: a hung node would hold requests for good'),
         // Optional: absent, an attempt may use all that is left of `header`.
-        try: { duration: { zero: '0 would switch off the per-attempt wait for response headers: leave timeouts.try out instead' } },
+        try: { duration: { zero: '0 would mean no per-attempt limit: leave timeouts.try out for that' } },
         idle: timeout(60_000,
           '0 switches off the limit on silence between response body chunks: a stalled body would hold requests for good')
       }
