@@ -348,12 +348,19 @@ export class ProxyRuntime {
 
   // --- upstream callbacks (called through the RequestContext handler) ---
 
-  /** The attempt is on a connection: it can be aborted from now on, and its per-try timeout starts. */
+  /** The attempt is on a connection (no longer waiting for one): it can be aborted from now on. */
   onUpstreamConnect (ctx: RequestContext, abort: (err?: Error) => void): void {
     ctx.abortUpstream = abort
     if (ctx.waiting) ctx.bulkhead!.doneWaiting(ctx)
     if (ctx.closed) abort(new Error('client went away'))
-    else if (ctx.tryLimited) this.#tries.start(ctx)
+  }
+
+  /**
+   * The attempt's request is all sent (a slow upload is not the node's
+   * fault): its per-try wait for response headers starts.
+   */
+  onUpstreamRequestSent (ctx: RequestContext): void {
+    if (ctx.attemptOpen && !ctx.closed) this.#tries.start(ctx)
   }
 
   onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {

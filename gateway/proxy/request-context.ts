@@ -100,6 +100,7 @@ export class RequestContext implements RequestView, HashSource, BulkheadTicket, 
 
   onRequestSent (): void {
     this.requestSent = true
+    if (this.tryLimited) this.runtime.onUpstreamRequestSent(this)
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {

@@ -1,5 +1,5 @@
-// The per-try timeout (`timeouts.try`): once an attempt is on a connection it
-// waits at most this for response headers; then it is aborted with undici's
+// The per-try timeout (`timeouts.try`): once an attempt's request is all sent
+// it waits at most this for response headers; then it is aborted with undici's
 // HeadersTimeoutError, and the retry policy sends an idempotent body-less
 // request to another node (any other gets 504).
 //
@@ -23,7 +23,7 @@ export class TryTimeouts {
   // Aborting re-enters the request path (a retry starts another try): not from inside the deadline queue's loop.
   readonly #deadlines = new Deadlines((d) => { process.nextTick(expire, d as TryDeadline) })
 
-  /** The current attempt of `ctx` is on a connection: its try starts. */
+  /** The current attempt of `ctx` is all sent: its try starts. */
   start (ctx: RequestContext): void {
     const d = new TryDeadline(ctx)
     ctx.tryDeadline = d

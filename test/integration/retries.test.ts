@@ -147,6 +147,21 @@ test('a per-try timeout sends an idempotent GET to another node; a POST gets 504
   assert.equal(timedOut, 1)
 })
 
+test('the per-try timeout starts once the request is sent: a slow upload longer than the try is not cut', async () => {
+  await useUpstreams({ upload: { nodes: [{ url: live.url }], timeouts: { try: '200ms' } } })
+  const parts = [Buffer.alloc(1000, 97), Buffer.alloc(1000, 98), Buffer.alloc(1000, 99), Buffer.alloc(1000, 100)]
+  async function * slowly (): AsyncGenerator<Buffer> {
+    for (const p of parts) {
+      yield p
+      await new Promise((resolve) => setTimeout(resolve, 150)) // the client's pace: 4 x 150 ms of upload
+    }
+  }
+  const res = await send('/upload/slow', { method: 'POST', body: Readable.from(slowly()) })
+  assert.equal(res.status, 200, res.text)
+  assert.ok(res.ms >= 500, `the upload took its time (${Math.round(res.ms)} ms)`)
+  assert.equal((JSON.parse(res.text) as Echo).bodySha256, sha256(Buffer.concat(parts)))
+})
+
 test('timeouts.header bounds the whole request: the last attempt gets what is left, and is not retried', async () => {
   const s = [await faultyNode('stall'), await faultyNode('stall'), await faultyNode('stall')]
   await useUpstreams({ stalls: { nodes: s.map((n) => ({ url: n.url })), retries: 2, timeouts: { try: '600ms', header: '1000ms' } } })
