@@ -21,6 +21,7 @@ export const GatewayErrors = {
   UPSTREAM_BAD_RESPONSE: { status: 502, code: 'GW_UPSTREAM_BAD_RESPONSE', message: 'Upstream sent an invalid response' },
   UPSTREAM_UNAVAILABLE: { status: 503, code: 'GW_UPSTREAM_UNAVAILABLE', message: 'No upstream node is available' },
   CIRCUIT_OPEN: { status: 503, code: 'GW_CIRCUIT_OPEN', message: 'The route\'s circuit breaker is open: the upstream is not called for now' },
+  UPSTREAM_BUSY: { status: 503, code: 'GW_UPSTREAM_BUSY', message: 'The upstream has as many requests as its limits allow', headers: { 'retry-after': '1' } },
   PLUGIN_TIMEOUT: { status: 503, code: 'GW_PLUGIN_TIMEOUT', message: 'A plugin did not decide on this request in time', headers: { 'retry-after': '1' } },
   UPSTREAM_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_TIMEOUT', message: 'Upstream did not answer in time' },
   UPSTREAM_CONNECT_TIMEOUT: { status: 504, code: 'GW_UPSTREAM_CONNECT_TIMEOUT', message: 'Connecting to the upstream timed out' }

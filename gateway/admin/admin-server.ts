@@ -125,6 +125,12 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
       failover: u.zones === undefined
         ? null
         : { zones: u.zones.order, minHealthy: u.zones.minHealthy, activeLevel: u.activeLevel },
+      // Bulkhead (limits: null when unbounded) and retry budget, counted across reloads.
+      inflight: u.bulkhead.counters.inflight,
+      pending: u.bulkhead.counters.pending,
+      limits: { maxRequests: u.config.limits.maxRequests ?? null, maxPending: u.config.limits.maxPending ?? null },
+      refusals: { maxRequests: u.bulkhead.counters.refusedRequests, maxPending: u.bulkhead.counters.refusedPending },
+      retryBudget: { ...u.config.retryBudget, ...u.retryBudget.state(performance.now()) },
       nodes: u.nodes.map((n) => ({
         url: n.id,
         weight: n.weight,

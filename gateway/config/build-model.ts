@@ -120,6 +120,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   const breakerBad = ctx.issues.count > before
   const hcIn = u.healthCheck
   const healthCheck = isObj(hcIn) && !bad.has(`upstreams/${name}/healthCheck`) ? buildHealthCheck(name, hcIn, ctx) : undefined
+  const tryTooLong = !bad.has(`upstreams/${name}/timeouts`) && !checkTryTimeout(name, u, ctx)
   const balancer = u.balancer as UpstreamConfig['balancer']
   const hashOnText = u.hashOn as string | undefined
   if (bad.has(`upstreams/${name}/balancer`) || bad.has(`upstreams/${name}/hashOn`)) return undefined
@@ -133,7 +134,7 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
       `hashOn is only used by balancer "chash" (this upstream's balancer is ${JSON.stringify(balancer)})`)
     return undefined
   }
-  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover || breakerBad || (hcIn !== undefined && healthCheck === undefined)) return undefined
+  if (bad.has(`upstreams/${name}`) || duplicateNodes || badFailover || breakerBad || tryTooLong || (hcIn !== undefined && healthCheck === undefined)) return undefined
   const nodes = (u.nodes as Obj[]).map((n) => {
     const node: UpstreamConfig['nodes'][number] = {
       url: (n.url as string).replace(/\/+$/, ''),
@@ -145,19 +146,36 @@ function buildUpstream (name: string, u: Obj, bad: Set<string>, ctx: CheckContex
   })
   const t = u.timeouts as UpstreamConfig['timeouts']
   const pool = u.pool as UpstreamConfig['pool']
+  const budget = u.retryBudget as UpstreamConfig['retryBudget']
+  const limits = u.limits as UpstreamConfig['limits']
   const out: UpstreamConfig = {
     name,
     balancer,
     nodes,
-    timeouts: { connect: t.connect, header: t.header, idle: t.idle },
+    timeouts: t.try === undefined
+      ? { connect: t.connect, header: t.header, idle: t.idle }
+      : { connect: t.connect, header: t.header, try: t.try, idle: t.idle },
     pool: { connections: pool.connections, keepAliveTimeout: pool.keepAliveTimeout },
-    retries: u.retries as number
+    retries: u.retries as number,
+    retryBudget: { ratio: budget.ratio, minPerSecond: budget.minPerSecond },
+    limits: {}
   }
+  if (limits.maxRequests !== undefined) out.limits.maxRequests = limits.maxRequests
+  if (limits.maxPending !== undefined) out.limits.maxPending = limits.maxPending
   if (hashOnText !== undefined) out.hashOn = parseHashOn(hashOnText)
   if (failover !== undefined) out.failover = { zones: [...failover.zones as string[]], minHealthy: failover.minHealthy as number }
   if (breaker !== undefined) out.breaker = breaker
   if (healthCheck !== undefined) out.healthCheck = healthCheck
   return out
+}
+
+/** An attempt's wait for headers is part of the request's: `timeouts.try` must fit in `timeouts.header`. */
+function checkTryTimeout (name: string, u: Obj, ctx: CheckContext): boolean {
+  const t = u.timeouts as UpstreamConfig['timeouts']
+  if (t.try === undefined || t.try <= t.header) return true
+  const path = ['upstreams', name, 'timeouts', 'try']
+  ctx.issues.add(ctx.at(path), path, `must not be longer than timeouts.header (${t.header}ms), the wait for response headers across all attempts`)
+  return false
 }
 
 /** `header:NAME` / `cookie:NAME` / `ip` / `path` (already checked by the schema). */

@@ -144,6 +144,8 @@ export const upstreamSchema: Schema = {
           '0 switches off the connect timeout: a node that does not answer would hold requests until the OS gives up'),
         header: timeout(30_000,
           '0 switches off the wait limit for a node\'s response headers: a hung node would hold requests for good'),
+        // Optional: absent, an attempt may use all that is left of `header`.
+        try: { duration: { zero: '0 would mean no per-attempt limit: leave timeouts.try out for that' } },
         idle: timeout(60_000,
           '0 switches off the limit on silence between response body chunks: a stalled body would hold requests for good')
       }
@@ -160,7 +162,25 @@ export const upstreamSchema: Schema = {
     retries: { type: 'integer', minimum: 0, maximum: 10, default: 1 },
     failover: failoverSchema,
     breaker: breakerSchema(true),
-    healthCheck: healthCheckSchema
+    healthCheck: healthCheckSchema,
+    retryBudget: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        ratio: { type: 'number', minimum: 0, maximum: 1, default: 0.2 },
+        minPerSecond: { type: 'number', minimum: 0, maximum: 100_000, default: 3 }
+      }
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxRequests: { type: 'integer', minimum: 1, maximum: 10_000_000 },
+        maxPending: { type: 'integer', minimum: 0, maximum: 10_000_000 }
+      }
+    }
   }
 }
 

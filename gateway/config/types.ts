@@ -105,8 +105,14 @@ export interface UpstreamNodeConfig {
 export interface UpstreamTimeouts {
   /** ms to establish the TCP connection -> 504 GW_UPSTREAM_CONNECT_TIMEOUT when exceeded. */
   connect: number
-  /** ms until the upstream's response headers arrive -> 504. */
+  /** ms until the upstream's response headers arrive, across all attempts of a request -> 504. */
   header: number
+  /**
+   * ms one attempt waits for response headers (never more than what is left of
+   * `header`); when it runs out, an idempotent body-less request is retried on
+   * another node, any other gets 504. Absent: an attempt may use all that is left.
+   */
+  try?: number
   /** ms of silence allowed between body chunks -> connection cut. */
   idle: number
 }
@@ -156,7 +162,7 @@ export interface UpstreamConfig {
   timeouts: UpstreamTimeouts
   /** Keep-alive pool per node. */
   pool: { connections: number; keepAliveTimeout: number }
-  /** Extra attempts on another node for idempotent requests whose connection failed. */
+  /** Extra attempts on another node (see gateway/upstream/retry-policy.ts for which failures). */
   retries: number
   /** Absent: every healthy node takes traffic, whatever its zone. */
   failover?: FailoverConfig
@@ -164,6 +170,25 @@ export interface UpstreamConfig {
   breaker?: NodeBreakerConfig
   /** Active health check of the nodes; absent: none. */
   healthCheck?: HealthCheckConfig
+  retryBudget: RetryBudgetConfig
+  limits: UpstreamLimits
+}
+
+/**
+ * Retries never exceed `ratio` x the requests sent to the upstream over the last
+ * 10 s, plus `minPerSecond` x 10 s (so a quiet upstream can still be retried).
+ */
+export interface RetryBudgetConfig {
+  ratio: number
+  minPerSecond: number
+}
+
+/** Bulkheads: absent bounds are unbounded; a request over one is answered 503 GW_UPSTREAM_BUSY at once. */
+export interface UpstreamLimits {
+  /** Requests in flight to the upstream, across its nodes. */
+  maxRequests?: number
+  /** Requests waiting for a pooled connection (their node's pool is all busy). */
+  maxPending?: number
 }
 
 export interface ServerConfig {

@@ -16,6 +16,8 @@ const NO_ROUTE = '(none)'
 const NODE_STATES = ['healthy', 'half-open', 'ejected', 'unhealthy'] as const
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const
 
+type UpstreamOf<S extends Snapshot> = S['upstreams'] extends ReadonlyMap<string, infer U> ? U : never
+
 /** A fixed-bucket latency histogram (seconds). */
 export class LatencyHistogram {
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length)
@@ -174,6 +176,31 @@ export class GatewayMetrics {
       return redis === undefined ? [] : [{ labels: {}, value: redis.state === 'ready' ? 1 : 0 }]
     })
     custom('gateway_requests_in_flight', 'Requests in flight', 'gauge', () => [{ labels: {}, value: this.#inflight?.() ?? 0 }])
+    // Retry budgets and bulkheads: counters kept by each upstream (carried across reloads), read here.
+    const perUpstream = (read: (u: UpstreamOf<Snapshot>, out: MetricValue[]) => void) => () => {
+      const out: MetricValue[] = []
+      const snap = this.#snapshot?.()
+      if (snap !== undefined) for (const u of snap.upstreams.values()) read(u, out)
+      return out
+    }
+    custom('gateway_upstream_retries_total',
+      'Retries of failed attempts on another node, by upstream and result (retried, or budget_exhausted: refused by the retry budget)', 'counter',
+      perUpstream((u, out) => {
+        const w = u.retryBudget.window
+        out.push({ labels: { upstream: u.name, result: 'retried' }, value: w.retried })
+        out.push({ labels: { upstream: u.name, result: 'budget_exhausted' }, value: w.exhausted })
+      }))
+    custom('gateway_upstream_refusals_total',
+      'Requests answered 503 GW_UPSTREAM_BUSY by an upstream\'s bulkhead, by upstream and the limit reached (maxRequests, maxPending)', 'counter',
+      perUpstream((u, out) => {
+        const c = u.bulkhead.counters
+        out.push({ labels: { upstream: u.name, limit: 'maxRequests' }, value: c.refusedRequests })
+        out.push({ labels: { upstream: u.name, limit: 'maxPending' }, value: c.refusedPending })
+      }))
+    custom('gateway_upstream_requests_in_flight', 'Requests in flight to an upstream, across its nodes (what limits.maxRequests bounds)', 'gauge',
+      perUpstream((u, out) => { out.push({ labels: { upstream: u.name }, value: u.bulkhead.counters.inflight }) }))
+    custom('gateway_upstream_requests_pending', 'Requests waiting for a pooled connection to an upstream node (what limits.maxPending bounds)', 'gauge',
+      perUpstream((u, out) => { out.push({ labels: { upstream: u.name }, value: u.bulkhead.counters.pending }) }))
     custom('gateway_upstream_node_inflight', 'Requests in flight per upstream node', 'gauge', perNode((u, i) => u.nodes[i]!.inflight))
     custom('gateway_upstream_node_available', '1 when the node takes traffic, 0 when it is ejected, unhealthy or in a failover priority level not taking traffic', 'gauge',
       perNode((u, i) => u.nodes[i]!.available ? 1 : 0))

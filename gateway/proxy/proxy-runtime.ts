@@ -19,7 +19,9 @@ import { RequestContext } from './request-context.js'
 import { completeUpgrade } from './websocket.js'
 import { relayInterim } from './interim-responses.js'
 import type { Duplex, Readable } from 'node:stream'
-import { classifyUpstreamError, isRetryable, outcomeKind } from './upstream-errors.js'
+import { classifyUpstreamError, outcomeKind } from './upstream-errors.js'
+import { attemptHeadersTimeout, retryNode } from '../upstream/retry-policy.js'
+import { TryTimeouts } from '../upstream/try-timeouts.js'
 import { Deadlines, PendingAccess, type Deadline } from './deadlines.js'
 import { LogThrottle } from '../observability/log-throttle.js'
 
@@ -27,8 +29,6 @@ const kCtx = Symbol('gateway.ctx')
 /** Set by the server on requests that arrived with `Expect: 100-continue`. */
 export const kExpectContinue = Symbol('gateway.expectContinue')
 type TaggedResponse = ServerResponse & { [kCtx]?: RequestContext }
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 export interface SnapshotSource {
   readonly current: Snapshot
@@ -40,6 +40,8 @@ export class ProxyRuntime {
   draining = false
   #idleWaiters: Array<() => void> = []
   readonly #deadlines = new Deadlines((d) => this.#accessTimedOut(d))
+  /** Per-try timeouts of upstream attempts (`timeouts.try`). */
+  readonly #tries = new TryTimeouts()
   /** Timeouts are counted one by one, but logged at most once per plugin per 10 s. */
   readonly #timeoutLog = new LogThrottle(10_000)
 
@@ -267,18 +269,23 @@ export class ProxyRuntime {
     if (route.breaker !== undefined && !route.breaker.admit()) return this.#degraded(ctx, coreReplies.CIRCUIT_OPEN)
     const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? route.upstreamName)
     const node = upstream?.pick(ctx)
-    if (node === undefined) {
+    if (upstream === undefined || node === undefined) {
       route.breaker?.release() // a half-open trial that never went out
       return this.#degraded(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
     }
     ctx.upstream = upstream
+    // Bulkhead: over the upstream's limits, refused before anything is sent.
+    if (!upstream.bulkhead.enter(ctx, node)) {
+      route.breaker?.release()
+      return this.replyError(ctx, coreReplies.UPSTREAM_BUSY)
+    }
     // `Expect: 100-continue`: the client is told to send its body only now that
     // the request passed every check and is going upstream.
     if (ctx.expectContinue) {
       ctx.expectContinue = false
       ctx.res.writeContinue()
     }
-    this.#dispatch(ctx, upstream!, node)
+    this.#dispatch(ctx, upstream, node)
   }
 
   /**
@@ -302,7 +309,13 @@ export class ProxyRuntime {
     node.health.dispatched()
     node.conn.inflight++
     node.conn.requests++
-    ctx.upstreamStart = performance.now()
+    const now = performance.now()
+    ctx.upstreamStart = now
+    ctx.abortUpstream = undefined
+    if (ctx.attempt === 1) {
+      ctx.firstAttemptAt = now
+      upstream.retryBudget.sent(now)
+    }
     const path = node.conn.basePath + route.forwardPath(ctx.pathToForward, ctx.hit!) + (ctx.rawQuery === '' ? '' : '?' + ctx.rawQuery)
     node.conn.pool.dispatch({
       path,
@@ -310,7 +323,7 @@ export class ProxyRuntime {
       headers: ctx.upstreamHeaders as Record<string, string>,
       // undici streams async iterables too; its typings only list Readable.
       body: ctx.hasBody ? (ctx.chunked ? limitBody(ctx, route.bodyLimit) as unknown as Readable : ctx.req) : null,
-      headersTimeout: upstream.headersTimeout,
+      headersTimeout: attemptHeadersTimeout(ctx, upstream, now),
       bodyTimeout: ctx.upgrade ? 0 : upstream.bodyTimeout,
       upgrade: ctx.upgrade ? 'websocket' : null
     }, ctx)
@@ -323,6 +336,7 @@ export class ProxyRuntime {
    */
   #attemptEnded (ctx: RequestContext, kind: OutcomeKind, status: number): void {
     ctx.attemptOpen = false
+    if (ctx.tryDeadline !== undefined) this.#tries.stop(ctx)
     const upstream = ctx.upstream!
     const global = ctx.snapshot.global.outcome
     const own = ctx.route!.outcome
@@ -353,6 +367,21 @@ export class ProxyRuntime {
   }
 
   // --- upstream callbacks (called through the RequestContext handler) ---
+
+  /** The attempt is on a connection (no longer waiting for one): it can be aborted from now on. */
+  onUpstreamConnect (ctx: RequestContext, abort: (err?: Error) => void): void {
+    ctx.abortUpstream = abort
+    if (ctx.waiting) ctx.bulkhead!.doneWaiting(ctx)
+    if (ctx.closed) abort(new Error('client went away'))
+  }
+
+  /**
+   * The attempt's request is all sent (a slow upload is not the node's
+   * fault): its per-try wait for response headers starts.
+   */
+  onUpstreamRequestSent (ctx: RequestContext): void {
+    if (ctx.attemptOpen && !ctx.closed) this.#tries.start(ctx)
+  }
 
   onUpstreamHeaders (ctx: RequestContext, status: number, raw: Buffer[], resume: () => void): boolean {
     if (ctx.closed) return false
@@ -387,6 +416,7 @@ export class ProxyRuntime {
     ctx.upstreamTime = performance.now() - ctx.upstreamStart
     this.#attemptEnded(ctx, 'response', status)
     this.releaseNode(ctx)
+    this.#leaveUpstream(ctx)
     ctx.responseStarted = true
     ctx.completed = true
     ctx.status = status
@@ -402,12 +432,14 @@ export class ProxyRuntime {
 
   onUpstreamComplete (ctx: RequestContext): void {
     this.releaseNode(ctx)
+    this.#leaveUpstream(ctx)
     ctx.completed = true
     if (!ctx.closed) ctx.res.end()
   }
 
   onUpstreamError (ctx: RequestContext, err: Error): void {
-    if (ctx.attemptOpen && !ctx.closed) this.#attemptEnded(ctx, outcomeKind(err), 0)
+    const kind = outcomeKind(err)
+    if (ctx.attemptOpen && !ctx.closed) this.#attemptEnded(ctx, kind, 0)
     this.releaseNode(ctx)
     // Ended: a 204 or 304 answered whole at its head, whose Content-Length undici
     // then counts as missing bytes. The client has its response; nothing failed.
@@ -426,24 +458,29 @@ export class ProxyRuntime {
       ctx.res.setHeader('connection', 'close')
       return this.replyError(ctx, reply)
     }
+    // Sent again to another node when nothing was sent, or when it is safe to (see retry-policy.ts).
     const upstream = ctx.upstream!
-    if (isRetryable(err) && IDEMPOTENT.has(ctx.method) && !ctx.hasBody && ctx.attempt <= upstream.retries) {
-      ;(ctx.tried ??= []).push(failed)
-      const next = upstream.pick(ctx, ctx.tried)
-      if (next !== undefined) {
-        this.logger.debug({ reqId: ctx.requestId, node: failed.id, err: failed.conn.lastError }, 'retrying on another node')
-        return this.#dispatch(ctx, upstream, next)
-      }
+    const next = retryNode(ctx, upstream, kind, err)
+    if (next !== undefined) {
+      this.logger.debug({ reqId: ctx.requestId, node: failed.id, err: failed.conn.lastError }, 'retrying on another node')
+      return this.#dispatch(ctx, upstream, next)
     }
     this.replyError(ctx, reply)
   }
 
+  /** The current attempt is over: its node has one request less in flight. */
   releaseNode (ctx: RequestContext): void {
     const node = ctx.node
     if (node !== undefined && ctx.upstreamStart !== 0) {
       node.conn.inflight--
       ctx.upstreamStart = 0
     }
+    if (ctx.waiting) ctx.bulkhead!.doneWaiting(ctx)
+  }
+
+  /** The request is done with its upstream: it leaves the upstream's bulkhead. */
+  #leaveUpstream (ctx: RequestContext): void {
+    if (ctx.bulkhead !== undefined) ctx.bulkhead.leave(ctx)
   }
 
   // --- answers produced by the gateway itself ---
@@ -510,6 +547,7 @@ export class ProxyRuntime {
     if (ctx.attemptOpen) this.#attemptEnded(ctx, 'cancelled', 0)
     if (!ctx.completed && ctx.abortUpstream !== undefined) ctx.abortUpstream(new Error('client closed the connection'))
     this.releaseNode(ctx)
+    this.#leaveUpstream(ctx)
     const route = ctx.route
     if (route !== undefined) {
       // The global plugins', then the route's.

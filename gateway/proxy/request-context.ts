@@ -9,8 +9,10 @@ import type { CompiledRoute, Snapshot } from '../snapshot/types.js'
 import type { Upstream, UpstreamNode } from '../upstream/upstream.js'
 import type { HashSource } from '../upstream/upstream.js'
 import type { ProxyRuntime } from './proxy-runtime.js'
+import type { Bulkhead, BulkheadTicket } from '../upstream/bulkhead.js'
+import type { TryDeadline } from '../upstream/try-timeouts.js'
 
-export class RequestContext implements RequestView, HashSource, Dispatcher.DispatchHandler {
+export class RequestContext implements RequestView, HashSource, BulkheadTicket, Dispatcher.DispatchHandler {
   // --- request ---
   readonly req: IncomingMessage
   readonly res: ServerResponse
@@ -47,6 +49,16 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
   /** The current attempt has not reported its outcome yet. */
   attemptOpen = false
   upstreamStart = 0
+  /** performance.now() of the first attempt: the header timeout counts from it. */
+  firstAttemptAt = 0
+  /** The current attempt's wait for headers is the per-try timeout, not what is left of the request's. */
+  tryLimited = false
+  /** The current attempt's running per-try timeout. */
+  tryDeadline: TryDeadline | undefined = undefined
+  /** The upstream bulkhead that admitted the request, until it is done with the upstream. */
+  bulkhead: Bulkhead | undefined = undefined
+  /** The current attempt waits for a pooled connection (counted by the bulkhead). */
+  waiting = false
   upstreamTime = -1
   hasBody = false
   /** The client sent `Expect: 100-continue` and waits for our 100 before sending its body. */
@@ -83,12 +95,12 @@ export class RequestContext implements RequestView, HashSource, Dispatcher.Dispa
 
   // --- undici DispatchHandler (legacy callbacks: no wrapping cost inside undici) ---
   onConnect (abort: (err?: Error) => void): void {
-    this.abortUpstream = abort
-    if (this.closed) abort(new Error('client went away'))
+    this.runtime.onUpstreamConnect(this, abort)
   }
 
   onRequestSent (): void {
     this.requestSent = true
+    if (this.tryLimited) this.runtime.onUpstreamRequestSent(this)
   }
 
   onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {

@@ -1,6 +1,7 @@
 // Builds an immutable Snapshot from a validated config, reusing by identity
 // everything the previous snapshot already compiled and that did not change:
-// upstreams (and through the registry, their connection pools), compiled routes,
+// upstreams (and through the registry, their connection pools; a rebuilt one
+// takes over its predecessor's retry budget and bulkhead counters), compiled routes,
 // plugin instances whose options did not change (so a limiter's counters survive
 // an edit of its route's match or of another plugin), and the whole route table
 // when no route changed (an upstream-only change never rebuilds routing). The
@@ -81,7 +82,7 @@ async function build (input: BuildInput, prev: Snapshot | undefined, deps: Build
     const key = (keys.upstreams[name] ?? '') + (uc.failover === undefined ? '' : '|' + (config.node.zone ?? ''))
     if (old !== undefined && old.key === key) upstreams.set(name, old)
     else {
-      upstreams.set(name, new Upstream(uc, key, { connections: deps.registry, health: deps.health }, config.node.zone))
+      upstreams.set(name, new Upstream(uc, key, { connections: deps.registry, health: deps.health }, config.node.zone, old))
       upstreamsRebuilt++
     }
   }

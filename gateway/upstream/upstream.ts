@@ -10,6 +10,8 @@ import type { BalancedNode, Balancer } from './types.js'
 import type { NodeConnection, NodeConnectionRegistry } from './node-connection.js'
 import type { HealthListener, NodeHealth, NodeHealthRegistry } from '../health/node-health.js'
 import { ZoneLevels } from './zones.js'
+import { RetryBudget } from './retry-budget.js'
+import { Bulkhead } from './bulkhead.js'
 
 export class UpstreamNode implements BalancedNode {
   readonly id: string
@@ -54,9 +56,14 @@ export class Upstream implements HealthListener {
   readonly nodes: readonly UpstreamNode[]
   readonly balancer: Balancer<UpstreamNode>
   readonly hashKey: HashKeyFn | undefined
+  /** ms a request waits for response headers, all attempts together. */
   readonly headersTimeout: number
+  /** ms one attempt waits for response headers (Infinity: what is left of headersTimeout). */
+  readonly tryTimeout: number
   readonly bodyTimeout: number
   readonly retries: number
+  readonly retryBudget: RetryBudget
+  readonly bulkhead: Bulkhead
   /** Consumers of this upstream's attempt outcomes (the node breaker), called by the core once per attempt. */
   readonly observers: Array<(node: UpstreamNode, outcome: UpstreamOutcome) => void> = []
   /** Priority levels by zone; undefined without `failover` (every healthy node takes traffic). */
@@ -68,8 +75,10 @@ export class Upstream implements HealthListener {
    * `key`: digest of the config, to tell on reload whether this upstream
    * changed (it must cover `localZone` when there is `failover`).
    * `localZone`: the gateway's own zone (`node.zone`).
+   * `prev`: the upstream of the same name this one replaces, whose retry budget
+   * and bulkhead counters carry on.
    */
-  constructor (readonly config: UpstreamConfig, readonly key: string, registries: NodeRegistries, localZone?: string) {
+  constructor (readonly config: UpstreamConfig, readonly key: string, registries: NodeRegistries, localZone?: string, prev?: Upstream) {
     this.name = config.name
     const zones = config.failover === undefined ? undefined : new ZoneLevels(config.nodes.map((n) => n.zone), config.failover, localZone)
     this.zones = zones
@@ -85,8 +94,11 @@ export class Upstream implements HealthListener {
     this.balancer = createBalancer(config.balancer, this.nodes)
     this.hashKey = config.hashOn === undefined ? undefined : compileHashKey(config.hashOn)
     this.headersTimeout = config.timeouts.header
+    this.tryTimeout = config.timeouts.try ?? Infinity
     this.bodyTimeout = config.timeouts.idle
     this.retries = config.retries
+    this.retryBudget = new RetryBudget(config.retryBudget, prev?.retryBudget.window)
+    this.bulkhead = new Bulkhead(config.limits, config.pool.connections, prev?.bulkhead.counters)
     for (const n of this.nodes) n.health.listeners.add(this)
     this.healthChanged()
   }

@@ -49,7 +49,9 @@ describe('loadConfig: a good minimal config gets every default', () => {
           nodes: [{ url: 'http://127.0.0.1:3000', weight: 1, metadata: {} }],
           timeouts: { connect: 2000, header: 30000, idle: 60000 },
           pool: { connections: 128, keepAliveTimeout: 4000 },
-          retries: 1
+          retries: 1,
+          retryBudget: { ratio: 0.2, minPerSecond: 3 },
+          limits: {}
         }
       },
       plugins: {},

@@ -35,6 +35,8 @@ function upstream (health: NodeHealthRegistry, ports: number[], breaker: NodeBre
     timeouts: { connect: 1000, header: 1000, idle: 1000 },
     pool: { connections: 1, keepAliveTimeout: 1000 },
     retries: 0,
+    retryBudget: { ratio: 0.2, minPerSecond: 3 },
+    limits: {},
     ...(breaker === null ? {} : { breaker })
   }
   return new Upstream(config, JSON.stringify(config), { connections, health })
