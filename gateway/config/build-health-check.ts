@@ -45,38 +45,34 @@ export function nodeAddress (url: string): string {
 }
 
 /**
- * Reports each upstream (in the order written) that lists a node address an
- * earlier upstream also lists with a different healthCheck, or with one where
- * this has none or the reverse: once per upstream, at its healthCheck (or at
- * the node, when it has none), naming where the earlier one is.
+ * A node has one health check (one prober per address), so the upstreams that
+ * give a node address a healthCheck must give it the same one. An upstream
+ * without a healthCheck has no say: the check another upstream gives the node
+ * applies (its verdict, like a breaker's, is the node's, in every upstream
+ * listing it). Each upstream (in the order written) whose healthCheck differs
+ * from an earlier one for a shared address is reported once, at its
+ * healthCheck, naming the earlier one.
  */
 export function checkSharedHealthChecks (upstreams: readonly UpstreamConfig[], ctx: CheckContext): void {
-  const first = new Map<string, { upstream: UpstreamConfig; node: number; key: string }>()
+  const first = new Map<string, { upstream: UpstreamConfig; key: string }>()
   for (const u of upstreams) {
-    const key = u.healthCheck === undefined ? '' : JSON.stringify(u.healthCheck)
+    if (u.healthCheck === undefined) continue
+    const key = JSON.stringify(u.healthCheck)
     let reported = false
-    u.nodes.forEach((n, i) => {
+    for (const n of u.nodes) {
       const address = nodeAddress(n.url)
       const seen = first.get(address)
       if (seen === undefined) {
-        first.set(address, { upstream: u, node: i, key })
-        return
+        first.set(address, { upstream: u, key })
+        continue
       }
-      if (seen.key === key || reported) return
+      if (seen.key === key || reported) continue
       reported = true
-      const other = seen.upstream
-      const theirs = other.healthCheck === undefined
-        ? 'without a healthCheck'
-        : u.healthCheck === undefined ? 'with a healthCheck' : 'with a different healthCheck'
-      // At the `healthCheck:` key, or at the node's URL when the upstream has none.
-      const here = u.healthCheck === undefined ? ['upstreams', u.name, 'nodes', i, 'url'] : ['upstreams', u.name, 'healthCheck']
-      const there = other.healthCheck === undefined
-        ? ['upstreams', other.name, 'nodes', seen.node, 'url']
-        : ['upstreams', other.name, 'healthCheck']
-      ctx.issues.add(ctx.at(here, u.healthCheck !== undefined), here,
-        `node ${address} is also listed by upstream ${JSON.stringify(other.name)} ${theirs}; a node has one health check, ` +
-        'so every upstream listing it must have the same healthCheck, or none',
-        { text: other.healthCheck === undefined ? 'listed there at' : 'its healthCheck at', location: ctx.at(there, other.healthCheck !== undefined) })
-    })
+      const here = ['upstreams', u.name, 'healthCheck']
+      ctx.issues.add(ctx.at(here, true), here,
+        `node ${address} is also checked by upstream ${JSON.stringify(seen.upstream.name)} with a different healthCheck; ` +
+        'a node has one health check, so the upstreams that give it one must give it the same',
+        { text: 'its healthCheck at', location: ctx.at(['upstreams', seen.upstream.name, 'healthCheck'], true) })
+    }
   }
 }
