@@ -14,8 +14,11 @@ import { startUpstreamProcess, type UpstreamProcess } from '../helpers/upstream-
 import { until } from '../helpers/until.js'
 import { writeConfig } from '../helpers/yaml-config.js'
 
-/** Concurrent request loops of the steady load. */
-const CONCURRENCY = 12
+/** Concurrent request loops of the steady load: GETs, and POSTs with a body (never re-sent once sent). */
+const GET_LOOPS = 12
+const POST_LOOPS = 4
+const CONCURRENCY = GET_LOOPS + POST_LOOPS
+const POST_BODY = JSON.stringify({ amount: 100, currency: 'EUR', note: 'x'.repeat(2000) })
 
 interface NodeView { url: string; available: boolean; health: string; weight: number }
 
@@ -29,22 +32,25 @@ class SteadyLoad {
   readonly byNode = new Map<string, number>()
   readonly #loops: Promise<void>[] = []
 
-  constructor (port: number) {
+  constructor (port: number, readonly path = '/svc/x') {
     this.pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY })
-    for (let i = 0; i < CONCURRENCY; i++) this.#loops.push(this.#loop())
+    for (let i = 0; i < GET_LOOPS; i++) this.#loops.push(this.#loop(false))
+    for (let i = 0; i < POST_LOOPS; i++) this.#loops.push(this.#loop(true))
   }
 
-  async #loop (): Promise<void> {
+  async #loop (post: boolean): Promise<void> {
     while (this.running) {
       try {
-        const res = await this.pool.request({ path: '/svc/x', method: 'GET' })
+        const res = await this.pool.request(post
+          ? { path: this.path, method: 'POST', body: POST_BODY, headers: { 'content-type': 'application/json' } }
+          : { path: this.path, method: 'GET' })
         const body = await res.body.text()
         if (res.statusCode === 200) {
           this.ok++
           const node = (JSON.parse(body) as { node: string }).node
           this.byNode.set(node, (this.byNode.get(node) ?? 0) + 1)
         } else {
-          this.failures.push({ at: Date.now(), what: `${res.statusCode} ${body.slice(0, 120)}` })
+          this.failures.push({ at: Date.now(), what: `${post ? 'POST' : 'GET'} ${res.statusCode} ${body.slice(0, 120)}` })
         }
       } catch (err) {
         this.failures.push({ at: Date.now(), what: (err as Error).message })
@@ -65,21 +71,33 @@ describe('resilience under real faults (separate processes)', () => {
   let dir: string
   let file: string
   let nodes: UpstreamProcess[]
+  /** Two quick nodes and one that answers after 300 ms. */
+  let slowGroup: UpstreamProcess[]
+  /** Two nodes that will all be killed. */
+  let doomed: UpstreamProcess[]
   let gw: GatewayProc
   let port: number
   let adminPort: number
   let config: Record<string, any>
 
-  const upstreamNodes = async (): Promise<NodeView[]> => {
+  const upstreamNodes = async (name = 'svc'): Promise<NodeView[]> => {
     const res = await fetch(`http://127.0.0.1:${adminPort}/admin/upstreams`)
     const list = await res.json() as Array<{ name: string; nodes: NodeView[] }>
-    return list.find((u) => u.name === 'svc')!.nodes
+    return list.find((u) => u.name === name)!.nodes
   }
-  const nodeView = async (n: UpstreamProcess): Promise<NodeView> => (await upstreamNodes()).find((v) => v.url === n.url)!
+  const nodeView = async (n: UpstreamProcess, upstream = 'svc'): Promise<NodeView> => (await upstreamNodes(upstream)).find((v) => v.url === n.url)!
+  const get = async (path: string): Promise<{ status: number; body: string; ms: number }> => {
+    const t0 = performance.now()
+    const res = await fetch(`http://127.0.0.1:${port}${path}`)
+    const body = await res.text()
+    return { status: res.status, body, ms: performance.now() - t0 }
+  }
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gw-faults-'))
     nodes = await Promise.all(['n1', 'n2', 'n3'].map((name) => startUpstreamProcess(name)))
+    slowGroup = await Promise.all([startUpstreamProcess('q1'), startUpstreamProcess('q2'), startUpstreamProcess('slow', { delayMs: 300 })])
+    doomed = await Promise.all(['d1', 'd2'].map((name) => startUpstreamProcess(name)))
     port = await freePort()
     adminPort = await freePort()
     config = {
@@ -95,9 +113,28 @@ describe('resilience under real faults (separate processes)', () => {
           // time is long, so only the active check can readmit it in this test.
           breaker: { consecutiveFailures: 3, openTime: '60s', maxOpenTime: '60s' },
           healthCheck: { path: '/healthz', interval: '100ms', jitter: '20ms', timeout: '80ms', healthyThreshold: 2, unhealthyThreshold: 2 }
+        },
+        quick: {
+          nodes: slowGroup.map((n) => ({ url: n.url })),
+          // Only the slow-call rule: half the calls in the window over 100 ms.
+          breaker: { consecutiveFailures: 0, slowCallRatio: 0.5, slowCallThreshold: '100ms', minCalls: 4, window: '10s', openTime: '60s', maxOpenTime: '60s' }
+        },
+        doomed: {
+          nodes: doomed.map((n) => ({ url: n.url })),
+          breaker: { consecutiveFailures: 2, openTime: '60s', maxOpenTime: '60s' },
+          healthCheck: { path: '/healthz', interval: '100ms', jitter: '20ms', timeout: '80ms', healthyThreshold: 2, unhealthyThreshold: 2 }
         }
       },
-      routes: [{ id: 'svc', match: { paths: ['/svc/*'] }, upstream: 'svc' }]
+      routes: [
+        { id: 'svc', match: { paths: ['/svc/*'] }, upstream: 'svc' },
+        { id: 'quick', match: { paths: ['/quick/*'] }, upstream: 'quick' },
+        {
+          id: 'doomed',
+          match: { paths: ['/doomed/*'] },
+          upstream: 'doomed',
+          fallback: { status: 200, headers: { 'content-type': 'application/json' }, body: '{"items":[],"degraded":true}' }
+        }
+      ]
     }
     file = writeConfig(dir, config)
     gw = await startGatewayProcess(file, { adminPort })
@@ -105,7 +142,7 @@ describe('resilience under real faults (separate processes)', () => {
 
   after(async () => {
     await gw?.stop('SIGKILL')
-    await Promise.all((nodes ?? []).map((n) => n.kill()))
+    await Promise.all([...nodes ?? [], ...slowGroup ?? [], ...doomed ?? []].map((n) => n.kill()))
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -137,9 +174,12 @@ describe('resilience under real faults (separate processes)', () => {
       await until('more traffic after the reload', () => load.ok > okAfterReload + 200, 10_000)
       assert.deepEqual(load.failures.filter((f) => f.at > ejectedAt + 50), [], 'the reload sent nothing to the dead node')
 
-      // Failures are bounded by what was in flight on the node when it died.
+      // Failures are bounded by what was in flight on the node when it died:
+      // GETs are re-sent elsewhere (reset before any response byte, or refused);
+      // a POST already sent to the dead node is not, one refused is.
       const failed = load.failures.length
-      const bound = Math.ceil(CONCURRENCY / 3) + 3
+      const bound = Math.ceil(POST_LOOPS / 3) + 3
+      assert.ok(load.failures.every((f) => f.what.startsWith('POST 502')), `only POSTs caught in flight fail: ${JSON.stringify(load.failures)}`)
       assert.ok(failed <= bound, `${failed} failed requests (bound ${bound}): ${JSON.stringify(load.failures.slice(0, 5))}`)
       console.log(`# faults: killed ${victim.name} at +0 ms; ejected at +${ejectedAt - killedAt} ms; ${failed} failed of ${load.ok + failed}; bound ${bound}`)
 
@@ -153,5 +193,42 @@ describe('resilience under real faults (separate processes)', () => {
     } finally {
       await load.stop()
     }
+  })
+
+  it('a slow node trips the slow-call breaker: ejected, and the route answers quickly from the others', async () => {
+    const slow = slowGroup[2]!
+    await until('the slow node is ejected', async () => {
+      await Promise.all([get('/quick/a'), get('/quick/b'), get('/quick/c')])
+      return !(await nodeView(slow, 'quick')).available
+    }, 15_000)
+    const view = await fetch(`http://127.0.0.1:${adminPort}/admin/upstreams`).then(async (r) => await r.json() as Array<{ name: string; nodes: Array<{ url: string; breaker: { reason: string } }> }>)
+    assert.equal(view.find((u) => u.name === 'quick')!.nodes.find((n) => n.url === slow.url)!.breaker.reason, 'slow-calls')
+    const after = await Promise.all(Array.from({ length: 30 }, async () => await get('/quick/x')))
+    for (const r of after) {
+      assert.equal(r.status, 200)
+      assert.notEqual(JSON.parse(r.body).node, 'slow')
+    }
+    const worst = Math.max(...after.map((r) => r.ms))
+    assert.ok(worst < 250, `every answer quicker than the slow node (worst ${worst.toFixed(1)} ms)`)
+  })
+
+  it('every node of an upstream killed: the route answers its fallback within milliseconds, without trying the dead nodes', async () => {
+    assert.equal((await get('/doomed/x')).status, 200)
+    await Promise.all(doomed.map((n) => n.kill()))
+    await until('both dead nodes are out', async () => {
+      await get('/doomed/x')
+      return (await upstreamNodes('doomed')).every((n) => !n.available)
+    }, 10_000)
+    const answers: Array<{ status: number; body: string; ms: number }> = []
+    for (let i = 0; i < 20; i++) answers.push(await get('/doomed/x'))
+    for (const a of answers) {
+      assert.equal(a.status, 200)
+      assert.equal(a.body, '{"items":[],"degraded":true}')
+    }
+    const sorted = answers.map((a) => a.ms).sort((a, b) => a - b)
+    const median = sorted[10]!
+    const worst = sorted[19]!
+    console.log(`# faults: fallback with every node down: median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms`)
+    assert.ok(worst < 50, `fallback within milliseconds (worst ${worst.toFixed(1)} ms)`)
   })
 })
