@@ -10,10 +10,15 @@ export interface RawUpstreamRequest {
   target: string
   /** The request head as received (latin1), without the final empty line. */
   head: string
+  /** Bytes of body received (Content-Length framing). */
+  bodyLength: number
 }
 
-/** Returns the exact bytes to answer with. */
-export type RawResponder = (req: RawUpstreamRequest) => string | Buffer
+/**
+ * Returns the exact bytes to answer with, or undefined to answer nothing (a
+ * stalled node); it may also act on the socket itself (reset it).
+ */
+export type RawResponder = (req: RawUpstreamRequest, sock: net.Socket) => string | Buffer | undefined
 
 export interface RawUpstream {
   url: string
@@ -21,6 +26,8 @@ export interface RawUpstream {
   requests: RawUpstreamRequest[]
   /** Connections accepted so far. */
   readonly connections: number
+  /** Connections open now. */
+  readonly open: number
   close(): Promise<void>
 }
 
@@ -46,9 +53,11 @@ export async function startRawUpstream (respond: RawResponder): Promise<RawUpstr
         if (buf.length < total) return
         buf = buf.subarray(total)
         const [method = '', target = ''] = head.slice(0, head.indexOf('\r\n')).split(' ')
-        const req = { method, target, head }
+        const req = { method, target, head, bodyLength: total - end - 4 }
         requests.push(req)
-        sock.write(respond(req))
+        const answer = respond(req, sock)
+        if (sock.destroyed) return
+        if (answer !== undefined) sock.write(answer)
       }
     })
   })
@@ -59,6 +68,7 @@ export async function startRawUpstream (respond: RawResponder): Promise<RawUpstr
     port,
     requests,
     get connections () { return connections },
+    get open () { return sockets.size },
     close: () => new Promise<void>((done) => {
       for (const s of sockets) s.destroy()
       server.close(() => done())
