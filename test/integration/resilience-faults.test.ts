@@ -1,7 +1,7 @@
-// Issue 7 point 6, with real processes: the gateway and three upstream nodes
-// each in their own process, steady load from this one, and a node killed with
-// SIGKILL under that load, edited in the config while it is down, and started
-// again.
+// Resilience under real faults: the gateway and every upstream node each in
+// its own process. A node killed with SIGKILL under steady load, edited in the
+// config while it is down, and started again; a slow node; every node of an
+// upstream killed; a dead node in the local zone spilling to the next zone.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
@@ -75,6 +75,9 @@ describe('resilience under real faults (separate processes)', () => {
   let slowGroup: UpstreamProcess[]
   /** Two nodes that will all be killed. */
   let doomed: UpstreamProcess[]
+  /** Three nodes in the gateway's own zone (dc1), two in dc2. */
+  let dc1: UpstreamProcess[]
+  let dc2: UpstreamProcess[]
   let gw: GatewayProc
   let port: number
   let adminPort: number
@@ -98,12 +101,15 @@ describe('resilience under real faults (separate processes)', () => {
     nodes = await Promise.all(['n1', 'n2', 'n3'].map((name) => startUpstreamProcess(name)))
     slowGroup = await Promise.all([startUpstreamProcess('q1'), startUpstreamProcess('q2'), startUpstreamProcess('slow', { delayMs: 300 })])
     doomed = await Promise.all(['d1', 'd2'].map((name) => startUpstreamProcess(name)))
+    dc1 = await Promise.all(['a1', 'a2', 'a3'].map((name) => startUpstreamProcess(name)))
+    dc2 = await Promise.all(['b1', 'b2'].map((name) => startUpstreamProcess(name)))
     port = await freePort()
     adminPort = await freePort()
     config = {
       listen: { host: '127.0.0.1', port },
       admin: { host: '127.0.0.1', port: adminPort },
       accessLog: { enabled: false },
+      node: { zone: 'dc1' },
       upstreams: {
         svc: {
           nodes: nodes.map((n) => ({ url: n.url })),
@@ -119,6 +125,11 @@ describe('resilience under real faults (separate processes)', () => {
           // Only the slow-call rule: half the calls in the window over 100 ms.
           breaker: { consecutiveFailures: 0, slowCallRatio: 0.5, slowCallThreshold: '100ms', minCalls: 4, window: '10s', openTime: '60s', maxOpenTime: '60s' }
         },
+        zoned: {
+          nodes: [...dc1.map((n) => ({ url: n.url, zone: 'dc1' })), ...dc2.map((n) => ({ url: n.url, zone: 'dc2' }))],
+          failover: { zones: ['dc1', 'dc2'], minHealthy: 0.7 },
+          healthCheck: { path: '/healthz', interval: '100ms', jitter: '20ms', timeout: '80ms', healthyThreshold: 2, unhealthyThreshold: 2 }
+        },
         doomed: {
           nodes: doomed.map((n) => ({ url: n.url })),
           breaker: { consecutiveFailures: 2, openTime: '60s', maxOpenTime: '60s' },
@@ -128,6 +139,7 @@ describe('resilience under real faults (separate processes)', () => {
       routes: [
         { id: 'svc', match: { paths: ['/svc/*'] }, upstream: 'svc' },
         { id: 'quick', match: { paths: ['/quick/*'] }, upstream: 'quick' },
+        { id: 'zoned', match: { paths: ['/zoned/*'] }, upstream: 'zoned' },
         {
           id: 'doomed',
           match: { paths: ['/doomed/*'] },
@@ -142,7 +154,7 @@ describe('resilience under real faults (separate processes)', () => {
 
   after(async () => {
     await gw?.stop('SIGKILL')
-    await Promise.all([...nodes ?? [], ...slowGroup ?? [], ...doomed ?? []].map((n) => n.kill()))
+    await Promise.all([...nodes ?? [], ...slowGroup ?? [], ...doomed ?? [], ...dc1 ?? [], ...dc2 ?? []].map((n) => n.kill()))
     fs.rmSync(dir, { recursive: true, force: true })
   })
 
@@ -230,5 +242,25 @@ describe('resilience under real faults (separate processes)', () => {
     const worst = sorted[19]!
     console.log(`# faults: fallback with every node down: median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms`)
     assert.ok(worst < 50, `fallback within milliseconds (worst ${worst.toFixed(1)} ms)`)
+  })
+
+  it('zones: a dead node in the local zone spills its traffic to the next zone, and it comes back when the node does', async () => {
+    const answered = async (n: number): Promise<Set<string>> => {
+      const names = new Set<string>()
+      for (let i = 0; i < n; i++) {
+        const r = await get('/zoned/x')
+        assert.equal(r.status, 200, r.body)
+        names.add(JSON.parse(r.body).node as string)
+      }
+      return names
+    }
+    assert.deepEqual([...await answered(30)].sort(), ['a1', 'a2', 'a3'], 'all in dc1 while it is healthy')
+    await dc1[0]!.kill()
+    // dc1 is 2/3 healthy (< 0.7) once the active check has it out: dc2 takes traffic too.
+    await until('dc2 takes traffic', async () => (await answered(10)).has('b1'), 10_000)
+    assert.deepEqual([...await answered(40)].sort(), ['a2', 'a3', 'b1', 'b2'], 'the two live dc1 nodes and dc2')
+    await dc1[0]!.restart()
+    await until('dc1 alone again', async () => (await nodeView(dc1[0]!, 'zoned')).available, 10_000)
+    assert.deepEqual([...await answered(30)].sort(), ['a1', 'a2', 'a3'], 'back in dc1 alone')
   })
 })
