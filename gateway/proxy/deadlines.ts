@@ -37,6 +37,8 @@ class DeadlineQueue {
   #head = 0
   #size = 0
   #timer: NodeJS.Timeout | undefined = undefined
+  /** Inside #fire: an expire callback that starts a deadline must not arm a second timer. */
+  #firing = false
   readonly #onFire = (): void => this.#fire()
 
   constructor (readonly budget: number, readonly expire: (d: Deadline) => void) {}
@@ -48,7 +50,7 @@ class DeadlineQueue {
     this.#ring[(this.#head + this.#size) & (this.#ring.length - 1)] = d
     this.#size++
     // Later deadlines of this budget never expire earlier: only an idle queue needs a timer.
-    if (this.#timer === undefined) this.#arm(d.at)
+    if (this.#timer === undefined && !this.#firing) this.#arm(d.at)
   }
 
   /** Drops settled deadlines from the front. */
@@ -83,20 +85,25 @@ class DeadlineQueue {
     this.#timer = undefined
     // Node's timers count whole milliseconds of a clock read once per loop turn: allow them 1 ms early.
     const now = performance.now() + 1
-    const ring = this.#ring
-    const mask = ring.length - 1
-    while (this.#size > 0) {
-      const d = ring[this.#head]!
-      if (!d.done && d.at > now) break
-      ring[this.#head] = undefined
-      this.#head = (this.#head + 1) & mask
-      this.#size--
-      if (!d.done) {
-        d.done = true
-        this.expire(d)
+    this.#firing = true
+    try {
+      while (this.#size > 0) {
+        // Read afresh each time: an expire callback may start deadlines of this budget, and so grow the ring.
+        const ring = this.#ring
+        const d = ring[this.#head]!
+        if (!d.done && d.at > now) break
+        ring[this.#head] = undefined
+        this.#head = (this.#head + 1) & (ring.length - 1)
+        this.#size--
+        if (!d.done) {
+          d.done = true
+          this.expire(d)
+        }
       }
+    } finally {
+      this.#firing = false
+      if (this.#size > 0) this.#arm(this.#ring[this.#head]!.at)
     }
-    if (this.#size > 0) this.#arm(ring[this.#head]!.at)
   }
 
 }

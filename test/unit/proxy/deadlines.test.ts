@@ -77,4 +77,24 @@ describe('Deadlines', () => {
     assert.equal(new Set(expired.map((e) => e.tag)).size, 150, 'each once')
     assert.ok(expired.every((e) => Number(e.tag.split('-')[1]) % 2 === 1))
   })
+
+  it('an expiry that starts deadlines of the same budget (growing its queue) loses none and expires each once, in order', async () => {
+    const expired: string[] = []
+    const at: number[] = []
+    const deadlines: Deadlines = new Deadlines((d) => {
+      const tag = (d as Tagged).tag
+      expired.push(tag)
+      at.push(performance.now())
+      // As an access phase that timed out failing open, whose next plugin waits too: 3 new deadlines per expiry of the first 20.
+      if (!tag.includes('.')) for (let k = 0; k < 3; k++) deadlines.start(new Tagged(`${tag}.${k}`), 20)
+    })
+    const first = Array.from({ length: 20 }, (_, i) => `d${i}`)
+    for (const tag of first) deadlines.start(new Tagged(tag), 20)
+    await until('every deadline expired', () => expired.length === 80 && deadlines.pending === 0, 3000)
+    assert.deepEqual(expired.slice(0, 20), first)
+    assert.deepEqual(expired.slice(20), first.flatMap((t) => [0, 1, 2].map((k) => `${t}.${k}`)))
+    assert.equal(new Set(expired).size, 80, 'each expired once')
+    // Due together, so expired in one pass of the queue: none left behind for a later timer 20 ms on.
+    assert.ok(at[19]! - at[0]! < 10, `the first 20 expired together (spread ${(at[19]! - at[0]!).toFixed(1)} ms)`)
+  })
 })
