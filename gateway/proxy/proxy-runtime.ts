@@ -265,15 +265,16 @@ export class ProxyRuntime {
   forward (ctx: RequestContext): void {
     if (ctx.closed || ctx.res.headersSent) return
     const route = ctx.route!
+    const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? route.upstreamName)
+    // Known from here on, even when nothing is sent: the access log names it.
+    ctx.upstream = upstream
     // An open route breaker answers at once, without touching the upstream.
     if (route.breaker !== undefined && !route.breaker.admit()) return this.#degraded(ctx, coreReplies.CIRCUIT_OPEN)
-    const upstream = ctx.snapshot.upstreams.get(ctx.upstreamName ?? route.upstreamName)
     const node = upstream?.pick(ctx)
     if (upstream === undefined || node === undefined) {
       route.breaker?.release() // a half-open trial that never went out
       return this.#degraded(ctx, coreReplies.UPSTREAM_UNAVAILABLE)
     }
-    ctx.upstream = upstream
     // Bulkhead: over the upstream's limits, refused before anything is sent.
     if (!upstream.bulkhead.enter(ctx, node)) {
       route.breaker?.release()
