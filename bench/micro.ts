@@ -1,7 +1,8 @@
 // Micro-benchmarks of the request path's building blocks, in CPU time per
 // operation (best of 5 runs, so a noisy neighbour inflates nothing): path
 // normalisation, route lookup with 10 and 10,000 routes, route-table compile,
-// balancer picks, header copies, deadlines of async plugin phases. `npm run bench:micro`.
+// balancer picks, header copies, the breakers' work per request, deadlines of
+// async plugin phases. `npm run bench:micro`.
 import { compileRouter } from '../gateway/routing/router.js'
 import { normalizePath, pathToForward } from '../gateway/routing/normalize-path.js'
 import type { RequestView, RouteEntry } from '../gateway/routing/types.js'
