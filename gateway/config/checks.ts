@@ -8,10 +8,6 @@ import { hostPatternError, PARAM_NAME_RE, pathPatternError } from '../routing/pa
 
 export type Check = (value: string) => string | undefined
 
-/** Route / upstream names and ids. */
-export const ID_RE = /^[A-Za-z0-9._:-]+$/
-/** RFC 9110 token: header names and methods. */
-export const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const HOST_NAME_RE = /^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/
 const IPV6_LITERAL_RE = /^\[[0-9a-f:.]+\]$/
 
