@@ -56,8 +56,7 @@ export class MapEditor {
     if (pair === undefined) return this.#insert(key, value, after)
     const v = pair.value as Node | null
     if (isScalar(v) && typeof value !== 'object' && isInlineScalar(v)) {
-      const [start, end] = v.range!
-      this.#splices.push({ start, end, text: scalarText(value, v.type) })
+      this.#replaceScalar(v, scalarText(value, v.type))
       return
     }
     if (this.#map.flow === true) {
@@ -97,6 +96,21 @@ export class MapEditor {
       at = s.end
     }
     return out + this.#text.slice(at)
+  }
+
+  /** Replaces a scalar where it stands; a comment after it on the line stays in its column when the spaces allow. */
+  #replaceScalar (v: Scalar, text: string): void {
+    const [start, end] = v.range!
+    let spaces = 0
+    while (this.#text[end + spaces] === ' ') spaces++
+    const delta = text.length - (end - start)
+    if (this.#text[end + spaces] !== '#' || spaces === 0 || delta === 0) {
+      this.#splices.push({ start, end, text })
+      return
+    }
+    // Longer: take spaces from the padding (one is kept); shorter: pad.
+    if (delta > 0) this.#splices.push({ start, end: end + Math.min(delta, spaces - 1), text })
+    else this.#splices.push({ start, end, text: text + ' '.repeat(-delta) })
   }
 
   #pair (key: string): Pair | undefined {

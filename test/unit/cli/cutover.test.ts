@@ -96,7 +96,7 @@ test('--to green edits the included file that defines the route, byte for byte o
   assert.equal(r.code, 0)
   assert.equal(read(f.main), MAIN)
   assert.equal(read(f.payments), PAYMENTS
-    .replace("        active: 'blue'          # the switch\n", "        active: 'green'          # the switch\n        previous: blue\n")
+    .replace("        active: 'blue'          # the switch\n", "        active: 'green'         # the switch\n        previous: blue\n")
     .replace('        weights: { green: 10 }   # canary\n', ''))
   assert.equal(r.out, lines(
     `route payments: wrote ${show(f.payments)}; the running gateway reloads it`,
@@ -112,8 +112,9 @@ test('--rollback swaps active and previous back, and a second --to/--rollback ro
   const afterTo = read(f.payments)
   const r = await cutover('payments', '--config', f.main, '--rollback')
   assert.equal(r.code, 0, r.err)
+  // The comment after the value keeps its column both ways.
   assert.equal(read(f.payments), afterTo
-    .replace("active: 'green'", "active: 'blue'")
+    .replace("active: 'green'         #", "active: 'blue'          #")
     .replace('previous: blue', 'previous: green'))
   assert.match(r.out, /^ {2}active: green -> blue$/m)
   assert.match(r.out, /^ {2}previous: blue -> green$/m)
@@ -189,7 +190,7 @@ test('--dry-run prints the summary and a unified diff, and writes nothing', asyn
     '           blue: payments-blue',
     '           green: payments-green',
     "-        active: 'blue'          # the switch",
-    "+        active: 'green'          # the switch",
+    "+        active: 'green'         # the switch",
     '+        previous: blue',
     '         rules:',
     '           - match: { headers: { x-tester: "yes" } }',
