@@ -65,7 +65,7 @@ export function planCutover (route: string, state: SplitState, action: CutoverAc
       remove.push('weights')
       summary.push(`weights: ${weightsText(state.weights)} -> removed`)
     }
-    if (state.ramp !== undefined) {
+    if (state.ramp !== undefined && state.ramp !== null) {
       remove.push('ramp')
       summary.push('ramp: removed')
     }
@@ -127,7 +127,7 @@ export function planCutover (route: string, state: SplitState, action: CutoverAc
         : { steps: action.steps, every: action.every }
       const ramp: Record<string, YamlValue> = { to, start: quoted(start), from, ...schedule }
       const how = action.kind === 'ramp' ? `to 100 % over ${action.duration}` : `then ${action.steps.join(', ')} % every ${action.every}`
-      const was = state.ramp === undefined ? '' : ' (replaces the ramp in force)'
+      const was = state.ramp === undefined || state.ramp === null ? '' : ' (replaces the ramp in force)'
       return {
         kind: 'change',
         change: { set: [['ramp', ramp]], remove: [], summary: [`ramp: ${to} from ${from} % ${how}, starting ${start}${was}`] }

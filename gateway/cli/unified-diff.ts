@@ -9,7 +9,7 @@ const MAX_CELLS = 4_000_000
 
 type Op = { kind: ' ' | '-' | '+'; line: string }
 
-/** `--- a/NAME` / `+++ b/NAME` and the hunks; '' when the texts are equal. */
+/** `--- a/NAME` / `+++ b/NAME` (an absolute NAME as it is) and the hunks; '' when the texts are equal. */
 export function unifiedDiff (before: string, after: string, name: string): string {
   if (before === after) return ''
   const a = splitLines(before)
@@ -23,7 +23,8 @@ export function unifiedDiff (before: string, after: string, name: string): strin
     ...middle(a.slice(head, a.length - tail), b.slice(head, b.length - tail)),
     ...a.slice(a.length - tail).map((line): Op => ({ kind: ' ', line }))
   ]
-  return `--- a/${name}\n+++ b/${name}\n` + hunks(ops).join('')
+  const [a0, b0] = name.startsWith('/') ? [name, name] : [`a/${name}`, `b/${name}`]
+  return `--- ${a0}\n+++ ${b0}\n` + hunks(ops).join('')
 }
 
 /** Lines with their end kept off ("\n"; a missing one at the end of the file is marked). */

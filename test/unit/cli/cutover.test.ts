@@ -183,8 +183,8 @@ test('--dry-run prints the summary and a unified diff, and writes nothing', asyn
     '  active: blue -> green',
     '  previous: (none) -> blue',
     '  weights: green 10 -> removed',
-    `--- a/${name}`,
-    `+++ b/${name}`,
+    // A file outside the working directory is shown by its absolute path, without a/ and b/.
+    ...(name.startsWith('/') ? [`--- ${name}`, `+++ ${name}`] : [`--- a/${name}`, `+++ b/${name}`]),
     '@@ -8,11 +8,11 @@',
     '         sides:',
     '           blue: payments-blue',
