@@ -321,3 +321,23 @@ test('loadConfig({texts}) validates the given text of an included file instead o
   assert.equal(read(f.payments), PAYMENTS)
   assert.equal(loadConfig(f.main, {}, plugins).ok, true)
 })
+
+test('writeFileAtomic: a file changed meanwhile is not overwritten; a symlink stays a link to the rewritten target', async (t) => {
+  const { FileChangedError, writeFileAtomic } = await import('../../../gateway/cli/atomic-write.js')
+  const dir = tempDir(t)
+  const file = path.join(dir, 'a.yaml')
+  fs.writeFileSync(file, 'edited by someone else\n')
+  assert.throws(() => writeFileAtomic(file, 'new\n', 'what the command read\n'), FileChangedError)
+  assert.equal(read(file), 'edited by someone else\n')
+  assert.deepEqual(fs.readdirSync(dir), ['a.yaml'])
+
+  fs.mkdirSync(path.join(dir, 'real'))
+  const target = path.join(dir, 'real', 'b.yaml')
+  fs.writeFileSync(target, 'old\n')
+  const link = path.join(dir, 'b.yaml')
+  fs.symlinkSync(target, link)
+  writeFileAtomic(link, 'new\n', 'old\n')
+  assert.ok(fs.lstatSync(link).isSymbolicLink())
+  assert.equal(read(target), 'new\n')
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'real')), ['b.yaml'])
+})
