@@ -66,7 +66,7 @@ test('cutover --to green then --rollback under steady keep-alive GET and POST lo
 
     const to = await runCli(['cutover', 'payments', '--config', main, '--to', 'green'], dir)
     assert.equal(to.code, 0, to.stderr)
-    assert.equal(fs.readFileSync(routes, 'utf8'), routesText.replace('active: blue   # the switch\n', 'active: green   # the switch\n        previous: blue\n'))
+    assert.equal(fs.readFileSync(routes, 'utf8'), routesText.replace('active: blue   # the switch\n', 'active: green  # the switch\n        previous: blue\n'))
     await until('every request goes to green', () => load.lastFrom('green', SETTLED), 15_000)
 
     const back = await runCli(['cutover', 'payments', '--config', main, '--rollback'], dir)
