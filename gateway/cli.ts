@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// `gateway` command: start the gateway, or validate configs like `nginx -t`.
+// `gateway` command: start the gateway, validate configs like `nginx -t`, or
+// switch a route's traffic-split (cutover).
 // A mistake in how it is called gets one line and the usage (exit 2), never a stack trace.
+import { cutoverCommand } from './cli/cutover-command.js'
 import { startCommand } from './cli/start-command.js'
 import { USAGE, UsageError } from './cli/usage.js'
 import { validateCommand } from './cli/validate-command.js'
@@ -10,6 +12,7 @@ async function main (argv: string[]): Promise<number> {
   switch (command) {
     case 'validate': return validateCommand(rest)
     case 'start': return startCommand(rest)
+    case 'cutover': return cutoverCommand(rest)
     case undefined:
       process.stderr.write(USAGE)
       return 2

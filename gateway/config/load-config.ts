@@ -42,6 +42,15 @@ export interface ConfigKeys {
   redis: string
 }
 
+export interface LoadOptions {
+  /**
+   * Texts to read instead of what the disk holds, by absolute path: a change
+   * is validated, with everything it includes, before it is written
+   * (`gateway cutover`). Which files are included is still read from the disk.
+   */
+  readonly texts?: ReadonlyMap<string, string>
+}
+
 /** A config with no routes answers 404 to everything: refused unless it says `routes:`. */
 const NO_ROUTES = 'no routes in this file or the files it includes: every request would be answered 404; ' +
   'write "routes: []" to run without routes on purpose'
@@ -52,14 +61,19 @@ const NO_ROUTES = 'no routes in this file or the files it includes: every reques
  * added to it). `digest` is the sha256 of the normalised config (canonical JSON).
  * Route plugins are validated against `plugins` (default: the built-in ones).
  */
-export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.env, plugins: PluginRegistry = builtinRegistry): LoadResult {
+export function loadConfig (
+  mainFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+  plugins: PluginRegistry = builtinRegistry,
+  opts: LoadOptions = {}
+): LoadResult {
   const issues = new IssueSink()
   const files: string[] = []
   const sm = new SourceMap()
   const fail = (): LoadResult => ({ ok: false, issues: issues.inReadingOrder(files), files })
 
   const mainPath = resolve(mainFile)
-  const text = readConfigFile(mainPath, files, issues, undefined, 'config file')
+  const text = readConfigFile(mainPath, { files, issues, texts: opts.texts }, undefined, 'config file')
   if (text === undefined) return fail()
   const main = parseYaml(mainPath, text, sm, issues.list)
   if (main.value === undefined) return fail()
@@ -75,7 +89,7 @@ export function loadConfig (mainFile: string, env: NodeJS.ProcessEnv = process.e
 
   const { root, sections } = mergeMainFile(top, main.src, sm, issues)
   const at: Locate = (path, key = false) => sm.locate(root, path, { key })
-  const ctx: MergeContext = { issues, at, env, sm, files, mainDir: dirname(mainPath) }
+  const ctx: MergeContext = { issues, at, env, sm, files, mainDir: dirname(mainPath), texts: opts.texts }
   const before = issues.count
   mergeIncludes(root, sections, ctx)
   // An include that could not be read or parsed may be where the routes are.

@@ -20,6 +20,8 @@ export interface MergeContext extends SubstitutionContext {
   readonly files: string[]
   /** Include paths are relative to it. */
   readonly mainDir: string
+  /** Texts read instead of the disk's, by absolute path (see LoadOptions). */
+  readonly texts: ReadonlyMap<string, string> | undefined
 }
 
 /** The merged `routes:` and `upstreams:`, with the SourceMap entries that list where each entry came from. */
@@ -34,17 +36,20 @@ export interface MergedSections {
 
 interface IncludeTarget { file: string; at: SourceLocation | undefined; index: number }
 
-/** The text of `file`, which is added to `files`; undefined (and an issue at `at`) when it cannot be read. */
+/**
+ * The text of `file` (from `texts` when it holds one), which is added to
+ * `files`; undefined (and an issue at `at`) when it cannot be read.
+ */
 export function readConfigFile (
   file: string,
-  files: string[],
-  issues: IssueSink,
+  read: { files: string[]; issues: IssueSink; texts: ReadonlyMap<string, string> | undefined },
   at: SourceLocation | undefined,
   what: string,
   path: PathSegment[] = []
 ): string | undefined {
+  const { files, issues, texts } = read
   try {
-    const text = readFileSync(file, 'utf8')
+    const text = texts?.get(file) ?? readFileSync(file, 'utf8')
     files.push(file)
     return text
   } catch (err) {
@@ -108,7 +113,7 @@ export function mergeIncludes (root: Obj, sections: MergedSections, ctx: MergeCo
         `${displayFile(target.file, ctx.mainDir)} is already loaded (included twice, or the main file)`)
       continue
     }
-    const inc = readConfigFile(target.file, files, issues, target.at, 'included file', ['include', target.index])
+    const inc = readConfigFile(target.file, ctx, target.at, 'included file', ['include', target.index])
     if (inc === undefined) continue
     const parsed = parseYaml(target.file, inc, sm, issues.list)
     if (parsed.value === undefined || parsed.value === null) continue

@@ -7,65 +7,14 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Pool } from 'undici'
 import { freePort } from '../helpers/free-port.js'
 import { startGatewayProcess, type GatewayProc } from '../helpers/gateway-process.js'
+import { POST_LOOPS, SteadyLoad } from '../helpers/steady-load.js'
 import { startUpstreamProcess, type UpstreamProcess } from '../helpers/upstream-process.js'
 import { until } from '../helpers/until.js'
 import { writeConfig } from '../helpers/yaml-config.js'
 
-/** Concurrent request loops of the steady load: GETs, and POSTs with a body (never re-sent once sent). */
-const GET_LOOPS = 12
-const POST_LOOPS = 4
-const CONCURRENCY = GET_LOOPS + POST_LOOPS
-const POST_BODY = JSON.stringify({ amount: 100, currency: 'EUR', note: 'x'.repeat(2000) })
-
 interface NodeView { url: string; available: boolean; health: string; weight: number }
-
-class SteadyLoad {
-  readonly pool: Pool
-  running = true
-  ok = 0
-  /** Non-200 answers and transport errors, with when they happened. */
-  readonly failures: Array<{ at: number; what: string }> = []
-  /** Answers per node name. */
-  readonly byNode = new Map<string, number>()
-  readonly #loops: Promise<void>[] = []
-
-  constructor (port: number, readonly path = '/svc/x') {
-    this.pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY })
-    for (let i = 0; i < GET_LOOPS; i++) this.#loops.push(this.#loop(false))
-    for (let i = 0; i < POST_LOOPS; i++) this.#loops.push(this.#loop(true))
-  }
-
-  async #loop (post: boolean): Promise<void> {
-    while (this.running) {
-      try {
-        const res = await this.pool.request(post
-          ? { path: this.path, method: 'POST', body: POST_BODY, headers: { 'content-type': 'application/json' } }
-          : { path: this.path, method: 'GET' })
-        const body = await res.body.text()
-        if (res.statusCode === 200) {
-          this.ok++
-          const node = (JSON.parse(body) as { node: string }).node
-          this.byNode.set(node, (this.byNode.get(node) ?? 0) + 1)
-        } else {
-          this.failures.push({ at: Date.now(), what: `${post ? 'POST' : 'GET'} ${res.statusCode} ${body.slice(0, 120)}` })
-        }
-      } catch (err) {
-        this.failures.push({ at: Date.now(), what: (err as Error).message })
-      }
-    }
-  }
-
-  served (node: string): number { return this.byNode.get(node) ?? 0 }
-
-  async stop (): Promise<void> {
-    this.running = false
-    await Promise.all(this.#loops)
-    await this.pool.close()
-  }
-}
 
 describe('resilience under real faults (separate processes)', () => {
   let dir: string
