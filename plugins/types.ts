@@ -214,6 +214,8 @@ export interface PluginDefinition<Options = any> {
   readonly name: string
   /** Higher runs first in every phase (APISIX convention; keep numbers sparse). */
   readonly priority: number
+  /** The plugin works on a route only: validation refuses it in the top-level `plugins:`. */
+  readonly routeOnly?: boolean
   /** JSON Schema of the options; defaults are filled in before `create`. */
   readonly schema: PluginSchema
   /**

@@ -198,14 +198,15 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
     const route = hit.value
     const plugins = [...snap.global.plugins, ...route.plugins]
     const explain = explainAll(plugins, view)
-    const upstream = chosenUpstream(explain) ?? route.upstreamName
+    const chosen = chosenUpstream(explain)
+    const upstream = chosen === undefined ? route.upstreamName : chosen
     return {
       path,
       route: route.id,
       pattern: hit.pattern,
       params: hit.params,
       upstream,
-      nodes: snap.upstreams.get(upstream)?.nodes.map((n) => n.id) ?? [],
+      nodes: (upstream === null ? undefined : snap.upstreams.get(upstream))?.nodes.map((n) => n.id) ?? [],
       forwardedPath: route.forwardPath(pathToForward(rawPath, path), hit) + (rawQuery === '' ? '' : '?' + rawQuery),
       // The plugins the request would run, in order: the global ones first (also listed apart), then the route's.
       plugins: plugins.map((p) => p.name),

@@ -22,9 +22,13 @@ export function explainAll (plugins: readonly CompiledPlugin[], view: MatchView)
   return out
 }
 
-/** The upstream the last plugin (in run order) that names one would send the request to, as access() would set ctx.upstreamName. */
-export function chosenUpstream (explain: Record<string, Record<string, unknown>>): string | undefined {
-  let upstream: string | undefined
-  for (const e of Object.values(explain)) if (typeof e.upstream === 'string') upstream = e.upstream
+/**
+ * The upstream the last plugin (in run order) that names one would send the
+ * request to, as access() would set ctx.upstreamName: null when it chooses per
+ * request (at random), undefined when no plugin says.
+ */
+export function chosenUpstream (explain: Record<string, Record<string, unknown>>): string | null | undefined {
+  let upstream: string | null | undefined
+  for (const e of Object.values(explain)) if (typeof e.upstream === 'string' || e.upstream === null) upstream = e.upstream
   return upstream
 }

@@ -71,6 +71,10 @@ export function checkPlugins (path: PathSegment[], plugins: unknown, bad: Set<st
   const p = path.join('/')
   for (const name of Object.keys(plugins)) {
     const def = pluginDefs.get(name)
+    if (def?.routeOnly === true && path.length === 1) {
+      issues.add(at([...path, name], true), [...path, name], `${name} works on a route only (routes[].plugins), not in the top-level plugins:`)
+      continue
+    }
     if (def?.check === undefined || bad.has(`${p}/${name}`)) continue
     let problems: CheckProblem[]
     try {
