@@ -38,11 +38,11 @@ export function rampPosition (ramp: RampOptions, now: number): RampPosition {
   }
   const duration = ramp.duration!
   const endAt = start + duration
-  if (now < start) return { percent: fromH / 100, step: undefined, nextAt: start, started: false, done: false, endAt }
   if (now >= endAt) return { percent: 100, step: undefined, nextAt: undefined, started: true, done: true, endAt }
   // Linear, in whole hundredths: h at `now`, and the first ms at which it becomes h + 1.
   const span = 10_000 - fromH
-  const h = fromH + Math.floor(span * (now - start) / duration)
+  const started = now >= start
+  const h = started ? fromH + Math.floor(span * (now - start) / duration) : fromH
   const nextAt = Math.min(endAt, start + Math.ceil((h + 1 - fromH) * duration / span))
-  return { percent: h / 100, step: undefined, nextAt: nextAt > now ? nextAt : now + 1, started: true, done: false, endAt }
+  return { percent: h / 100, step: undefined, nextAt: nextAt > now ? nextAt : now + 1, started, done: false, endAt }
 }
