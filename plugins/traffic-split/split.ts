@@ -158,7 +158,7 @@ function rampStatus (ramp: RampOptions, now: number, rolledBack: boolean): Recor
     to: ramp.to,
     from: ramp.from,
     start: new Date(Date.parse(ramp.start)).toISOString(),
-    schedule: ramp.steps === undefined ? { duration: `${ramp.duration! / 1000}s` } : { steps: ramp.steps, every: `${ramp.every! / 1000}s` },
+    schedule: ramp.steps === undefined ? { duration: durationText(ramp.duration!) } : { steps: ramp.steps, every: durationText(ramp.every!) },
     percent: rolledBack ? 0 : pos.percent,
     ...(rolledBack ? { scheduledPercent: pos.percent } : {}),
     step: pos.step === undefined || ramp.steps === undefined ? null : `${pos.step + 1}/${ramp.steps.length}`,
@@ -166,4 +166,9 @@ function rampStatus (ramp: RampOptions, now: number, rolledBack: boolean): Recor
     endsAt: new Date(pos.endAt).toISOString(),
     state: rolledBack ? 'rolled-back' : pos.done ? 'done' : pos.started ? 'moving' : 'pending'
   }
+}
+
+/** 600000 -> "10m", 90000 -> "90s", 1500 -> "1500ms". */
+function durationText (ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
