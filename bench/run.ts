@@ -31,6 +31,8 @@ const TARGETS = [
   { key: 'h', name: 'gateway-conc-node' },
   // node breakers (passive health) on the upstream and a route breaker; compare with gateway-1-route
   { key: 'i', name: 'gateway-breakers' },
+  // traffic-split (2 rules that do not match, sticky weights on the client IP) on the one route; compare with gateway-1-route
+  { key: 'j', name: 'gateway-split' },
 ] as const
 type TargetName = (typeof TARGETS)[number]['name']
 
@@ -171,6 +173,27 @@ function withBreakers(config: object): object {
   return c
 }
 
+/**
+ * The bench config with a traffic-split on its routes: two sides on the same
+ * upstream node, two rules the bench request does not match (a header, a
+ * cookie), and sticky weights on the client IP, so the rules, the hash and the
+ * layout run on every request.
+ */
+function withSplit(config: object): object {
+  const c = config as { upstreams: Record<string, unknown>; routes: Array<Record<string, unknown>> }
+  const split = {
+    sides: { blue: 'bench', green: 'bench-green' },
+    active: 'blue',
+    rules: [
+      { match: { headers: { 'x-tester': 'yes' } }, to: 'green' },
+      { match: { cookies: { beta: '1' } }, to: 'green' },
+    ],
+    weights: { green: 10 },
+    key: 'ip',
+  }
+  return withRoutePlugins({ ...c, upstreams: { ...c.upstreams, 'bench-green': c.upstreams.bench } }, { 'traffic-split': split })
+}
+
 /** The bench config with `plugins` on its routes. */
 function withRoutePlugins(config: object, plugins: Record<string, unknown>): object {
   const c = config as { routes: Array<Record<string, unknown>> }
@@ -260,6 +283,11 @@ async function main(): Promise<void> {
           urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, undefined, withBreakers))
           pids.set(name, children.at(-1)!.proc.pid)
           break
+        case 'gateway-split':
+          if (!fs.existsSync(GATEWAY_CLI)) { skipped[name] = `${GATEWAY_CLI} not built yet`; break }
+          urls.set(name, await startGateway(name, upstreamUrl, 1, tmp, undefined, withSplit))
+          pids.set(name, children.at(-1)!.proc.pid)
+          break
       }
       const u = urls.get(name)
       if (u) await checkProxies(name, u + BENCH_PATH)
@@ -325,13 +353,13 @@ async function main(): Promise<void> {
   // The cost of a limit: the same gateway with it against without it, same run (budgets: node 5%, cluster 15%).
   const limitRatios: Record<string, { rps: string; reqPerCpuSec: string }> = {}
   const effGw = summary['gateway-1-route']?.medianReqPerCpuSec
-  for (const name of ['gateway-rate-limit-node', 'gateway-rate-limit-cluster', 'gateway-conc-node', 'gateway-breakers'] as const) {
+  for (const name of ['gateway-rate-limit-node', 'gateway-rate-limit-cluster', 'gateway-conc-node', 'gateway-breakers', 'gateway-split'] as const) {
     if (summary[name] === undefined) continue
     limitRatios[name] = { rps: ratio(med(name), med('gateway-1-route')), reqPerCpuSec: ratio(summary[name]!.medianReqPerCpuSec, effGw) }
   }
   if (Object.keys(limitRatios).length > 0) {
     console.log('')
-    console.log('vs gateway-1-route:              median rps   req/cpu-s   (budgets: rate-limit node >= 0.95, cluster >= 0.85; breakers >= 0.97)')
+    console.log('vs gateway-1-route:              median rps   req/cpu-s   (budgets: rate-limit node >= 0.95, cluster >= 0.85; breakers, split >= 0.97)')
     for (const [name, r] of Object.entries(limitRatios)) console.log(`  ${name.padEnd(28)} ${r.rps.padStart(6)}   ${r.reqPerCpuSec.padStart(9)}`)
   }
 

@@ -8,10 +8,11 @@ import { concurrencyLimitPlugin } from './concurrency-limit/index.js'
 import { corsPlugin } from './cors/index.js'
 import { headersPlugin } from './headers/index.js'
 import { rateLimitPlugin } from './rate-limit/index.js'
+import { trafficSplitPlugin } from './traffic-split/index.js'
 
 export type PluginMap = ReadonlyMap<string, PluginDefinition>
 
-const all: PluginDefinition[] = [corsPlugin, headersPlugin, rateLimitPlugin, concurrencyLimitPlugin]
+const all: PluginDefinition[] = [corsPlugin, headersPlugin, rateLimitPlugin, concurrencyLimitPlugin, trafficSplitPlugin]
 
 export const builtinPlugins: PluginMap = new Map(all.map((p) => [p.name, p]))
 

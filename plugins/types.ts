@@ -7,7 +7,8 @@
 //   access    before proxying. May answer the request
 //             itself (return a reply) or stop with an error; may be async
 //             (Redis). May edit ctx.upstreamHeaders (forwarded request headers)
-//             and set ctx.upstreamName (grey release / blue-green).
+//             and set ctx.upstreamName (grey release / blue-green), with
+//             ctx.group naming the group it chose (access log, metrics).
 //   response  upstream response headers arrived (or the gateway produced the
 //             answer): may edit the headers sent to the client; sees the status.
 //   outcome   once per upstream attempt, when it ends (response headers, or
@@ -19,8 +20,9 @@
 import type { JSONSchemaType } from 'ajv'
 import type { Cluster, Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
-import type { OutgoingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Logger } from 'pino'
+import type { GroupMetrics } from '../gateway/observability/metrics.js'
 import type { RequestContext } from '../gateway/proxy/request-context.js'
 
 /** A complete answer produced by a plugin instead of the upstream (CORS preflight, fallback). */
@@ -71,6 +73,24 @@ export interface UpstreamOutcome {
 }
 export type AccessResult = PluginReply | undefined | void
 
+/**
+ * What `GET /admin/match` knows of the request it is asked about, for a
+ * plugin's explain(): the same fields as the RequestContext (which satisfies
+ * it), with the headers given as `header.NAME=` (names lower-case), the query
+ * string of `path=`, and the client IP of `ip=` ('' when not given).
+ */
+export interface MatchView {
+  readonly method: string
+  /** Lower-case host without port. */
+  readonly host: string
+  /** Normalised path. */
+  readonly path: string
+  readonly headers: IncomingHttpHeaders
+  /** Raw query string without `?` ('' when none). */
+  readonly rawQuery: string
+  readonly clientIp: string
+}
+
 export interface PluginInstance {
   /**
    * May return a promise. The core waits for it at most `accessTimeout` ms;
@@ -104,6 +124,14 @@ export interface PluginInstance {
    * with its other fields (`key`, `mode`, `usage`, ...) as they are.
    */
   status?(): Record<string, unknown>
+  /**
+   * What this instance would do with the request `GET /admin/match` is asked
+   * about (never called on the request path): a plain JSON object saying what
+   * and why, or undefined when it has nothing to say. A string `upstream` in
+   * it is the upstream the request would be sent to (as set by access() in
+   * ctx.upstreamName); /admin/match shows it as the request's upstream.
+   */
+  explain?(view: MatchView): Record<string, unknown> | undefined
 }
 
 export type RedisState = 'connecting' | 'ready' | 'down'
@@ -158,6 +186,13 @@ export interface PluginEnv {
   readonly metrics: Registry
   /** This gateway's identity among its peers: `node.id` from the config, else `hostname:pid`. */
   readonly nodeId: string
+  /**
+   * The per-(route, group) figures of group `group` on this route (request
+   * counts by status class, latency), kept across reloads; undefined for a
+   * global instance. Fetch them at create time and set `ctx.groupMetrics`
+   * along with `ctx.group`: the request path then does no lookup.
+   */
+  groupMetrics(group: string): GroupMetrics | undefined
 }
 
 /** What the whole config defines, for a plugin's check() of cross references. */
@@ -168,6 +203,9 @@ export interface ConfigRefs {
   readonly upstreams: ReadonlySet<string>
 }
 
+/** A problem found by check(): at the plugin's entry (a string), or at `path` inside its options. */
+export type CheckProblem = string | { readonly path: ReadonlyArray<string | number>; readonly message: string }
+
 // Schemas are plain JSON Schema; JSONSchemaType gives type-checking where a plugin wants it.
 export type PluginSchema = JSONSchemaType<any> | Record<string, unknown>
 
@@ -176,14 +214,17 @@ export interface PluginDefinition<Options = any> {
   readonly name: string
   /** Higher runs first in every phase (APISIX convention; keep numbers sparse). */
   readonly priority: number
+  /** The plugin works on a route only: validation refuses it in the top-level `plugins:`. */
+  readonly routeOnly?: boolean
   /** JSON Schema of the options; defaults are filled in before `create`. */
   readonly schema: PluginSchema
   /**
    * Checks a schema cannot express, including references to the rest of the
    * config (`refs`: "scope: cluster needs a top-level redis: section");
-   * return human-readable problems (empty: fine), reported at the route's
-   * plugin entry (file:line).
+   * return human-readable problems (empty: fine). A string is reported at
+   * the plugin's entry (file:line); `{path, message}` at the key `path`
+   * inside the plugin's options (e.g. `['sides', 'green']`).
    */
-  check?(options: Options, refs: ConfigRefs): string[]
+  check?(options: Options, refs: ConfigRefs): CheckProblem[]
   create(options: Options, env: PluginEnv): PluginInstance
 }

@@ -17,6 +17,9 @@ import { adminErrorFor, AdminErrors, sendAdminError } from './admin-errors.js'
 import { registerPluginRoutes } from './plugin-routes.js'
 import { nodeBreakerOf } from '../health/node-breaker.js'
 import { probeStatus } from '../health/probers.js'
+import { isIP } from 'node:net'
+import type { MatchView } from '../../plugins/types.js'
+import { chosenUpstream, explainAll } from './explain.js'
 
 /** Routes that need no token: whatever Fastify routes to them (`/healthz?x=1`, `/healthz/`) is as open as the plain form. */
 const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
@@ -168,7 +171,9 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
 
   // Which route would serve a request, and what the upstream would be sent: for
   // checking an edit before (or after) it goes live. Header conditions are given
-  // as `header.<name>=value` query parameters.
+  // as `header.<name>=value` query parameters, the client IP as `ip=`. Plugins
+  // that choose the upstream per request (traffic-split) say which they would
+  // take and why (their explain()), under `explain`.
   app.get('/admin/match', async (request, reply) => {
     const q = request.query as Record<string, string | string[] | undefined>
     for (const [k, v] of Object.entries(q)) {
@@ -181,24 +186,32 @@ export function createAdminServer (gw: Gateway): FastifyInstance {
     if (path === null) {
       return sendAdminError(reply, GatewayErrors.BAD_PATH, `path ${JSON.stringify(given.path)} is refused by normalisation (as the data plane would refuse it)`)
     }
+    const clientIp = given.ip ?? ''
+    if (clientIp !== '' && isIP(clientIp) === 0) return sendAdminError(reply, AdminErrors.BAD_REQUEST, `ip ${JSON.stringify(clientIp)} is not an IP address`)
     const headers: Record<string, string> = {}
     for (const [k, v] of Object.entries(given)) if (k.startsWith('header.') && v !== undefined) headers[k.slice(7).toLowerCase()] = v
     const rawQuery = given.path.includes('?') ? given.path.slice(given.path.indexOf('?') + 1) : ''
     const snap = gw.current
-    const hit = snap.router.find({ method: (given.method ?? 'GET').toUpperCase(), host: hostOf(given.host), path, headers, rawQuery })
+    const view: MatchView = { method: (given.method ?? 'GET').toUpperCase(), host: hostOf(given.host), path, headers, rawQuery, clientIp }
+    const hit = snap.router.find(view)
     if (hit === undefined) return reply.code(404).send({ path, route: null })
     const route = hit.value
+    const plugins = [...snap.global.plugins, ...route.plugins]
+    const explain = explainAll(plugins, view)
+    const chosen = chosenUpstream(explain)
+    const upstream = chosen === undefined ? route.upstreamName : chosen
     return {
       path,
       route: route.id,
       pattern: hit.pattern,
       params: hit.params,
-      upstream: route.upstreamName,
-      nodes: snap.upstreams.get(route.upstreamName)?.nodes.map((n) => n.id) ?? [],
+      upstream,
+      nodes: (upstream === null ? undefined : snap.upstreams.get(upstream))?.nodes.map((n) => n.id) ?? [],
       forwardedPath: route.forwardPath(pathToForward(rawPath, path), hit) + (rawQuery === '' ? '' : '?' + rawQuery),
       // The plugins the request would run, in order: the global ones first (also listed apart), then the route's.
-      plugins: [...snap.global.plugins, ...route.plugins].map((p) => p.name),
-      globalPlugins: snap.global.plugins.map((p) => p.name)
+      plugins: plugins.map((p) => p.name),
+      globalPlugins: snap.global.plugins.map((p) => p.name),
+      ...(Object.keys(explain).length === 0 ? {} : { explain })
     }
   })
 

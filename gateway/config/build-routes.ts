@@ -4,7 +4,7 @@
 // upstream references, duplicate ids and routes no request can tell apart;
 // and builds each route's output form (the normalised `match:`).
 import type { PluginMap } from '../../plugins/registry.js'
-import type { ConfigRefs } from '../../plugins/types.js'
+import type { CheckProblem, ConfigRefs } from '../../plugins/types.js'
 import { findRouteConflicts } from '../routing/conflicts.js'
 import { buildRouteResilience } from './build-breaker.js'
 import { paramNames } from './checks.js'
@@ -71,14 +71,22 @@ export function checkPlugins (path: PathSegment[], plugins: unknown, bad: Set<st
   const p = path.join('/')
   for (const name of Object.keys(plugins)) {
     const def = pluginDefs.get(name)
+    if (def?.routeOnly === true && path.length === 1) {
+      issues.add(at([...path, name], true), [...path, name], `${name} works on a route only (routes[].plugins), not in the top-level plugins:`)
+      continue
+    }
     if (def?.check === undefined || bad.has(`${p}/${name}`)) continue
-    let problems: string[]
+    let problems: CheckProblem[]
     try {
       problems = def.check(plugins[name], refs)
     } catch (err) {
       problems = [`check failed: ${(err as Error).message}`]
     }
-    for (const msg of problems) issues.add(at([...path, name]), [...path, name], msg)
+    for (const problem of problems) {
+      // A located problem: at that key inside the options (or its nearest written ancestor).
+      const where = typeof problem === 'string' ? [...path, name] : [...path, name, ...problem.path]
+      issues.add(at(where), where, typeof problem === 'string' ? problem : problem.message)
+    }
   }
 }
 

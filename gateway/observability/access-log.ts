@@ -1,6 +1,6 @@
-// One JSON line per request (pino): who asked what, which route and node served
-// it, the status and the durations, and the request id that ties it to the
-// upstream's own logs. A field without a value is left out (never '' or null).
+// One JSON line per request (pino): who asked what, which route, group (the
+// side of a traffic split) and node served it, the status and the durations,
+// and the request id that ties it to the upstream's own logs. A field without a value is left out (never '' or null).
 import type { Logger } from 'pino'
 import type { RequestContext } from '../proxy/request-context.js'
 
@@ -35,6 +35,7 @@ export class AccessLog {
       status: status === 0 ? undefined : status,
       route: ctx.route?.id,
       upstream: ctx.upstream?.name,
+      group: ctx.group,
       node: ctx.node?.id,
       attempts: ctx.attempt,
       durationMs: Math.round(durationMs * 1000) / 1000,

@@ -36,17 +36,44 @@ export class LatencyHistogram {
   }
 }
 
-/** Per-route request counts (method x status class) and latency. */
+function statusClass (status: number): number {
+  return status >= 100 && status < 600 ? (status / 100) | 0 : 0
+}
+
+/** Per-route request counts (method x status class) and latency, and those of each group the route's requests were put in. */
 export class RouteMetrics {
   readonly counts = new Float64Array(METHODS.length * STATUS_CLASS.length)
   readonly duration = new LatencyHistogram()
+  /** By group name; made when a plugin asks for them (env.groupMetrics), kept while the route is. */
+  readonly groups = new Map<string, GroupMetrics>()
 
   constructor (readonly routeId: string) {}
 
   count (method: string, status: number): void {
     const m = METHOD_INDEX[method] ?? OTHER
-    const cls = status >= 100 && status < 600 ? (status / 100) | 0 : 0
-    this.counts[m * STATUS_CLASS.length + cls]!++
+    this.counts[m * STATUS_CLASS.length + statusClass(status)]!++
+  }
+
+  /** The figures of one group of this route (ctx.group), made on first use. */
+  group (name: string): GroupMetrics {
+    let g = this.groups.get(name)
+    if (g === undefined) {
+      g = new GroupMetrics(name)
+      this.groups.set(name, g)
+    }
+    return g
+  }
+}
+
+/** Per-(route, group) request counts (status class) and latency: a side of a traffic split. */
+export class GroupMetrics {
+  readonly counts = new Float64Array(STATUS_CLASS.length)
+  readonly duration = new LatencyHistogram()
+
+  constructor (readonly group: string) {}
+
+  count (status: number): void {
+    this.counts[statusClass(status)]!++
   }
 }
 
@@ -144,6 +171,28 @@ export class GatewayMetrics {
       const out: MetricValue[] = []
       for (const rm of [...this.#routes.values(), this.#noRoute]) {
         if (rm.duration.count > 0) histogramValues('gateway_request_duration_seconds', { route: rm.routeId }, rm.duration, out)
+      }
+      return out
+    })
+    custom('gateway_route_group_requests_total',
+      'Requests handled, by route, group (the side of a traffic split that served them) and status class', 'counter', () => {
+        const out: MetricValue[] = []
+        for (const rm of this.#routes.values()) {
+          for (const g of rm.groups.values()) {
+            for (let c = 0; c < STATUS_CLASS.length; c++) {
+              const v = g.counts[c]!
+              if (v > 0) out.push({ labels: { route: rm.routeId, group: g.group, status: STATUS_CLASS[c]! }, value: v })
+            }
+          }
+        }
+        return out
+      })
+    custom('gateway_route_group_duration_seconds', 'Time from request arrival to response end, by route and group', 'histogram', () => {
+      const out: MetricValue[] = []
+      for (const rm of this.#routes.values()) {
+        for (const g of rm.groups.values()) {
+          if (g.duration.count > 0) histogramValues('gateway_route_group_duration_seconds', { route: rm.routeId, group: g.group }, g.duration, out)
+        }
       }
       return out
     })
@@ -267,6 +316,12 @@ export class GatewayMetrics {
     const rm = ctx.route?.metrics ?? this.#noRoute
     rm.count(ctx.method, status)
     rm.duration.observe(durationMs / 1000)
+    if (ctx.group !== undefined) {
+      // Pre-created by the plugin that chose the group; a lookup only for one that did not.
+      const g = ctx.groupMetrics ?? rm.group(ctx.group)
+      g.count(status)
+      g.duration.observe(durationMs / 1000)
+    }
     if (ctx.upstreamTime >= 0 && ctx.upstream !== undefined) {
       const name = ctx.upstream.name
       let h = this.#upstreams.get(name)

@@ -12,25 +12,39 @@ const kPolicy = Symbol('gateway.trustPolicy')
 /** The verdict is cached on the socket with the policy that gave it: a reload that changes trustedProxies re-decides. */
 type TrustSocket = Socket & { [kTrusted]?: boolean; [kPolicy]?: TrustPolicy }
 
-export class TrustPolicy {
-  readonly #list: BlockList | undefined
+/**
+ * A set of IP addresses and CIDR ranges (IPv4 and IPv6), as validated by the
+ * config's `ip-or-cidr` check. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
+ * is looked up as the IPv4 address.
+ */
+export class AddressSet {
+  readonly #list = new BlockList()
 
-  constructor (trusted: readonly string[]) {
-    if (trusted.length === 0) return
-    const list = new BlockList()
-    for (const entry of trusted) {
+  constructor (entries: readonly string[]) {
+    for (const entry of entries) {
       const [addr, bits] = entry.split('/') as [string, string | undefined]
       const family = isIPv6(addr) ? 'ipv6' : 'ipv4'
-      if (bits === undefined) list.addAddress(addr, family)
-      else list.addSubnet(addr, Number(bits), family)
+      if (bits === undefined) this.#list.addAddress(addr, family)
+      else this.#list.addSubnet(addr, Number(bits), family)
     }
-    this.#list = list
+  }
+
+  has (ip: string): boolean {
+    if (ip === '') return false
+    const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip
+    return this.#list.check(v4mapped, isIPv6(v4mapped) ? 'ipv6' : 'ipv4')
+  }
+}
+
+export class TrustPolicy {
+  readonly #list: AddressSet | undefined
+
+  constructor (trusted: readonly string[]) {
+    if (trusted.length > 0) this.#list = new AddressSet(trusted)
   }
 
   isTrusted (ip: string): boolean {
-    if (this.#list === undefined || ip === '') return false
-    const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip
-    return this.#list.check(v4mapped, isIPv6(v4mapped) ? 'ipv6' : 'ipv4')
+    return this.#list !== undefined && this.#list.has(ip)
   }
 
   /** Trust verdict for the request's TCP peer, cached per connection and policy. */

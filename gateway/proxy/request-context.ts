@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RouteHit, RequestView } from '../routing/types.js'
 import type { CompiledRoute, Snapshot } from '../snapshot/types.js'
+import type { GroupMetrics } from '../observability/metrics.js'
 import type { Upstream, UpstreamNode } from '../upstream/upstream.js'
 import type { HashSource } from '../upstream/upstream.js'
 import type { ProxyRuntime } from './proxy-runtime.js'
@@ -41,6 +42,14 @@ export class RequestContext implements RequestView, HashSource, BulkheadTicket, 
   upstreamHeaders: OutgoingHttpHeaders = {}
   /** Set by a plugin (grey release) to send this request to another upstream. */
   upstreamName: string | undefined = undefined
+  /**
+   * The group (e.g. the side of a traffic split) a plugin chose for the
+   * request, set along with upstreamName: the access log's `group`, and the
+   * per-(route, group) metrics.
+   */
+  group: string | undefined = undefined
+  /** The figures of (route, group), pre-created by the plugin (env.groupMetrics); when unset, the core looks them up by `group`. */
+  groupMetrics: GroupMetrics | undefined = undefined
   upstream: Upstream | undefined = undefined
   node: UpstreamNode | undefined = undefined
   /** Nodes that earlier attempts of this request went to (made on the first retry). */

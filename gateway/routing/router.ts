@@ -73,9 +73,10 @@ export class RouteCompileError extends Error {
   }
 }
 
-const CondKind = { Exact: 0, Regex: 1, Present: 2 } as const
+export const CondKind = { Exact: 0, Regex: 1, Present: 2 } as const
 
-interface ValueCond {
+/** A compiled header / query / cookie condition (ValueMatcher); also used by plugins (traffic-split rules). */
+export interface ValueCond {
   name: string
   kind: 0 | 1 | 2
   value: string
@@ -128,7 +129,7 @@ interface LookupState<T> {
   query: URLSearchParams | null
 }
 
-function compileValueCond(routeId: string, where: string, name: string, m: ValueMatcher): ValueCond {
+export function compileValueCond(routeId: string, where: string, name: string, m: ValueMatcher): ValueCond {
   if (typeof m === 'string') return { name, kind: CondKind.Exact, value: m, regex: null, present: true }
   if (m !== null && typeof m === 'object') {
     if ('regex' in m && typeof m.regex === 'string') {
@@ -147,14 +148,16 @@ function compileValueCond(routeId: string, where: string, name: string, m: Value
   throw new RouteCompileError(routeId, `${where} ${name}: condition must be a string, {regex} or {present}`)
 }
 
-function testValue(c: ValueCond, v: string | null | undefined): boolean {
+/** `v` (undefined or null: absent) meets the condition. */
+export function testValue(c: ValueCond, v: string | null | undefined): boolean {
   if (v === undefined || v === null) return c.kind === CondKind.Present && !c.present
   if (c.kind === CondKind.Present) return c.present
   if (c.kind === CondKind.Exact) return v === c.value
   return c.regex!.test(v)
 }
 
-function headerOk(c: ValueCond, headers: IncomingHttpHeaders): boolean {
+/** The header `c.name` of `headers` meets the condition (any value of a repeated header). */
+export function headerOk(c: ValueCond, headers: IncomingHttpHeaders): boolean {
   const v = headers[c.name]
   if (typeof v === 'string' || v === undefined) return testValue(c, v)
   if (Array.isArray(v)) {

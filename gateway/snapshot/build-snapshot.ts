@@ -168,7 +168,8 @@ function pluginEnv (def: PluginDefinition, routeId: string | undefined, deps: Bu
     now: Date.now,
     get redis (): RedisConnection | undefined { return (uses.redis = services.redis) },
     metrics: deps.metrics.registry,
-    get nodeId (): string { return (uses.nodeId = services.nodeId) }
+    get nodeId (): string { return (uses.nodeId = services.nodeId) },
+    groupMetrics: (group) => routeId === undefined ? undefined : deps.metrics.routeMetrics(routeId).group(group)
   }
 }
 

@@ -77,13 +77,19 @@ export class RandomBalancer<N extends BalancedNode> extends WeightedBalancer<N> 
     return last // floating point edge: r landed exactly on sum
   }
 
-  /** mulberry32: uniform in [0, 1), no allocation. */
   private random(): number {
-    const state = this.rngState
-    let t = (state[0]! + 0x6d2b79f5) | 0
-    state[0] = t
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / TWO_POW_32
+    return mulberry32(this.rngState)
   }
+}
+
+/**
+ * mulberry32: uniform in [0, 1), no allocation; advances the 32-bit `state`
+ * (seed it with randomFillSync, or a fixed value for reproducible tests).
+ */
+export function mulberry32(state: Uint32Array): number {
+  let t = (state[0]! + 0x6d2b79f5) | 0
+  state[0] = t
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / TWO_POW_32
 }

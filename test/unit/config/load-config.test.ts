@@ -314,8 +314,8 @@ const cases: Case[] = [
     name: 'unknown plugin lists the known ones',
     files: { 'main.yaml': UPSTREAM + ROUTE_A + y('    plugins:', '      header: {}', '      limit-req: {}') },
     expected: [
-      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers, rate-limit, concurrency-limit',
-      'main.yaml:11:7: routes[0].plugins: unknown plugin "limit-req"; known plugins: cors, headers, rate-limit, concurrency-limit'
+      'main.yaml:10:7: routes[0].plugins: unknown plugin "header" (did you mean "headers"?); known plugins: cors, headers, rate-limit, concurrency-limit, traffic-split',
+      'main.yaml:11:7: routes[0].plugins: unknown plugin "limit-req"; known plugins: cors, headers, rate-limit, concurrency-limit, traffic-split'
     ]
   },
   {
