@@ -3,8 +3,6 @@
 // as a command that edits the included routes file, the gateway reloading it
 // by its file watcher. Zero failed requests (keep-alive GETs and POSTs), and
 // the traffic moves wholly to green, then back to blue.
-// Needs the traffic-split plugin built in (plugins/traffic-split/, the
-// [split] branch of issue 8): skipped until then.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,17 +11,14 @@ import { tempDir } from '../helpers/cli-config.js'
 import { freePort } from '../helpers/free-port.js'
 import { startGatewayProcess } from '../helpers/gateway-process.js'
 import { runCli } from '../helpers/run-cli.js'
-import { realSplit } from '../helpers/split-stand-in.js'
 import { SteadyLoad } from '../helpers/steady-load.js'
 import { startUpstreamProcess } from '../helpers/upstream-process.js'
 import { until } from '../helpers/until.js'
 
-const NEEDS_SPLIT = realSplit ? false : 'needs the traffic-split plugin built in (issue 8 [split] branch); runs once it is merged'
-
 /** Answers wholly from one side before the switch counts as done. */
 const SETTLED = 300
 
-test('cutover --to green then --rollback under steady keep-alive GET and POST load: zero failed requests', { skip: NEEDS_SPLIT }, async (t) => {
+test('cutover --to green then --rollback under steady keep-alive GET and POST load: zero failed requests', async (t) => {
   // Each side answers after 20 ms, so requests are in flight whenever the config is swapped.
   const [blue, green] = await Promise.all([startUpstreamProcess('blue', { delayMs: 20 }), startUpstreamProcess('green', { delayMs: 20 })])
   t.after(async () => { await Promise.all([blue.kill(), green.kill()]) })

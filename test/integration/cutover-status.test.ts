@@ -9,11 +9,11 @@ import { cutoverCommand, type CutoverIO } from '../../gateway/cli/cutover-comman
 import type { PluginRegistry } from '../../plugins/registry.js'
 import { tempDir } from '../helpers/cli-config.js'
 import { freePort } from '../helpers/free-port.js'
-import { splitRegistry } from '../helpers/split-stand-in.js'
+import { builtinRegistry } from '../../plugins/registry.js'
 import { startTestGateway } from '../helpers/test-gateway.js'
 
 let plugins: PluginRegistry
-before(async () => { plugins = await splitRegistry() })
+before(() => { plugins = builtinRegistry })
 
 async function cutover (...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''

@@ -1,8 +1,7 @@
 // `gateway cutover`: the YAML edits (byte for byte outside the touched keys,
 // in the file that defines the route), the validation of the whole config
 // before anything is written, the atomic write, --dry-run, and the refusals.
-// Run in-process against the traffic-split plugin of splitRegistry(): the real
-// one once built in, else the stand-in of test/helpers/split-stand-in.ts.
+// Run in-process against the built-in traffic-split plugin.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -12,10 +11,10 @@ import { UsageError } from '../../../gateway/cli/usage.js'
 import { displayFile } from '../../../gateway/config/format-issue.js'
 import type { PluginRegistry } from '../../../plugins/registry.js'
 import { tempDir } from '../../helpers/cli-config.js'
-import { splitRegistry } from '../../helpers/split-stand-in.js'
+import { builtinRegistry } from '../../../plugins/registry.js'
 
 let plugins: PluginRegistry
-before(async () => { plugins = await splitRegistry() })
+before(() => { plugins = builtinRegistry })
 
 const NOW = new Date('2026-12-01T10:00:00.456Z')
 
