@@ -26,10 +26,10 @@ for (let i = 0; i < LATENCY_BUCKETS; i++) EDGES[i] = GROWTH ** Math.min(i, LATEN
 export function latencyBucket (ms: number): number {
   if (!(ms > 1)) return 0
   let i = Math.ceil(Math.log(ms) / LN_GROWTH)
-  if (i >= LATENCY_BUCKETS - 1) return LATENCY_BUCKETS - 1
   if (i < 1) i = 1
+  else if (i > LATENCY_BUCKETS - 1) i = LATENCY_BUCKETS - 1
   // The logarithm may land a hair off at an edge: the bucket is the first whose upper edge holds ms.
-  if (EDGES[i]! < ms) i++
+  if (i < LATENCY_BUCKETS - 1 && EDGES[i]! < ms) i++
   else if (i > 1 && EDGES[i - 1]! >= ms) i--
   return i
 }
