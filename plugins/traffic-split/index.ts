@@ -12,6 +12,9 @@ import type { PluginDefinition, PluginInstance } from '../types.js'
 import { checkTrafficSplit, trafficSplitSchema, type TrafficSplitOptions } from './options.js'
 import { Split } from './split.js'
 
+/** Gateway answers that mean the chosen side could not be tried at all (docs/errors.md). */
+const NO_ATTEMPT = new Set(['GW_UPSTREAM_UNAVAILABLE', 'GW_CIRCUIT_OPEN', 'GW_UPSTREAM_BUSY'])
+
 export const trafficSplitPlugin: PluginDefinition<TrafficSplitOptions> = {
   name: 'traffic-split',
   // After the limits and checks that refuse requests (a refused request needs no side), before header edits.
@@ -43,7 +46,18 @@ export const trafficSplitPlugin: PluginDefinition<TrafficSplitOptions> = {
         if (ctx.group !== undefined) headers[header] = ctx.group
       }
     }
-    if (split.guard !== undefined) instance.outcome = (ctx, outcome) => { split.observe(ctx.group, outcome, now()) }
+    if (split.guard !== undefined) {
+      instance.outcome = (ctx, outcome) => { split.observe(ctx.group, outcome, now()) }
+      // A side with no node to try (all ejected or unhealthy), an open route
+      // breaker or a full bulkhead answers without any attempt, so without any
+      // outcome: the guard hears of it as a failed attempt all the same, or a
+      // side that lost every node would never be rolled back.
+      instance.log = (ctx) => {
+        if (ctx.attempt === 0 && ctx.group !== undefined && ctx.upstream !== undefined && NO_ATTEMPT.has(ctx.errorCode!)) {
+          split.observe(ctx.group, { upstream: ctx.upstream.name, node: '', kind: 'connect', status: 0, latency: 0, sent: false, attempt: 0 }, now())
+        }
+      }
+    }
     return instance
   }
 }

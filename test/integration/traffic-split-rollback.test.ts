@@ -118,3 +118,39 @@ test('a reload that re-creates the split but keeps the ramp stays rolled back', 
   const text = await (await request(gw.adminUrl + '/metrics')).body.text()
   assert.equal(metric(text, 'gateway_split_rollbacks_total', { route: 'payments', decided: 'here' }), 1)
 })
+
+test('a ramp side that lost every node (answered 503 without any attempt) is rolled back too', async (t) => {
+  // Green's only node refuses connections; its breaker ejects it on the first
+  // failure, and from then on green's requests get 503 GW_UPSTREAM_UNAVAILABLE
+  // with no upstream attempt, so no outcome: the split counts them as failures.
+  const dead = await startUpstream({ name: 'dead' })
+  const deadUrl = dead.url
+  await dead.close()
+  const lone = await startTestGateway({
+    upstreams: {
+      'svc-blue': { nodes: [{ url: blue.url }] },
+      'svc-green': { nodes: [{ url: deadUrl }], retries: 0, breaker: { consecutiveFailures: 1, openTime: '1m', maxEjectionPercent: 100 } }
+    },
+    routes: [{
+      id: 'payments',
+      match: { paths: ['/payments/*'] },
+      upstream: 'svc-blue',
+      plugins: { 'traffic-split': { sides: { blue: 'svc-blue', green: 'svc-green' }, active: 'blue', ramp: RAMP, rollback: { minRequests: 20, window: '1m' } } }
+    }]
+  })
+  t.after(() => lone.stop())
+  const status = async (): Promise<Record<string, any>> => {
+    const res = await request(lone.adminUrl + '/admin/plugins?name=traffic-split&route=payments')
+    const [entry] = await res.body.json() as Array<{ status: Record<string, any> }>
+    return entry!.status
+  }
+  await until('the ramp is rolled back', async () => {
+    for (let i = 0; i < 10; i++) await (await request(lone.url + '/payments/p_1')).body.dump()
+    return (await status()).rollback.rolledBack === true
+  }, 10_000)
+  const d = (await status()).rollback.decision
+  assert.ok(d.figures.to.requests >= 20 && d.figures.to.errors === d.figures.to.requests, JSON.stringify(d.figures))
+  assert.ok(lone.logs.some((l) => l.msg === 'access' && l.error === 'GW_UPSTREAM_UNAVAILABLE' && l.group === 'green' && l.attempts === 0),
+    'green requests were answered without an attempt')
+  assert.deepEqual(countOf(await upstreamsOf(lone.url + '/payments/p_1', times(30))), { 'svc-blue': 30 })
+})
