@@ -73,7 +73,10 @@ async function loadUntil (url: string, concurrency: number, stop: () => boolean,
 
 test('cluster scope, one gateway: exactly the limit under concurrent load; status and metrics show shared mode', async () => {
   await clearOfWindowEdge(60_000, 20_000)
-  const gw = await startTestGateway(config({ rate: 150, window: '1m', expectedNodes: 3 }))
+  // Exactness is the point here, so a loaded machine must not stall a Redis
+  // reply past the command timeout (50 ms elsewhere): that would switch the
+  // limit to its local fallback, which admits its own share on top.
+  const gw = await startTestGateway(config({ rate: 150, window: '1m', expectedNodes: 3 }, 'gw-1', { ...redisSection(), commandTimeout: 1000 }))
   try {
     await until('shared mode', () => instanceOf(gw).status!().mode === 'shared')
     let sent = 0
