@@ -1,8 +1,8 @@
 // Micro-benchmarks of the request path's building blocks, in CPU time per
 // operation (best of 5 runs, so a noisy neighbour inflates nothing): path
 // normalisation, route lookup with 10 and 10,000 routes, route-table compile,
-// balancer picks, header copies, the breakers' work per request, deadlines of
-// async plugin phases. `npm run bench:micro`.
+// balancer picks, header copies, the breakers' and the traffic split's work
+// per request, deadlines of async plugin phases. `npm run bench:micro`.
 import { compileRouter } from '../gateway/routing/router.js'
 import { normalizePath, pathToForward } from '../gateway/routing/normalize-path.js'
 import type { RequestView, RouteEntry } from '../gateway/routing/types.js'
@@ -17,6 +17,9 @@ import { NodeConnectionRegistry } from '../gateway/upstream/node-connection.js'
 import { Upstream } from '../gateway/upstream/upstream.js'
 import type { BreakerConfig, UpstreamConfig } from '../gateway/config/types.js'
 import type { UpstreamOutcome } from '../plugins/types.js'
+import { trafficSplitPlugin } from '../plugins/traffic-split/index.js'
+import { pluginEnv } from '../test/helpers/plugin-env.js'
+import type { RequestContext } from '../gateway/proxy/request-context.js'
 
 const cpuNs = (): number => {
   const u = process.cpuUsage()
@@ -130,6 +133,29 @@ bench('copyResponseHeaders (5 raw headers)', 2_000_000, () => copyResponseHeader
   })
   health.closeAll()
   await connections.closeAll()
+}
+
+// The traffic split's access phase as bench target j runs it: two rules that
+// do not match, then a sticky bucket on the client IP and the layout scan.
+{
+  const split = trafficSplitPlugin.create({
+    sides: { blue: 'bench', green: 'bench-green' },
+    active: 'blue',
+    rules: [
+      { match: { headers: { 'x-tester': 'yes' } }, to: 'green' },
+      { match: { cookies: { beta: '1' } }, to: 'green' }
+    ],
+    weights: { green: 10 },
+    key: 'ip'
+  }, pluginEnv())
+  const ips = Array.from({ length: 1024 }, (_, i) => `10.0.${i >> 8}.${i & 255}`)
+  const ctxs = ips.map((clientIp) => ({ headers: { host: 'api.example.com', 'user-agent': 'wrk' }, clientIp, rawQuery: '', path: '/bench/hello' }) as unknown as RequestContext)
+  bench('traffic-split access (2 rules, sticky on ip, 90/10)', 2_000_000, (i) => {
+    const ctx = ctxs[i & 1023]!
+    split.access!(ctx)
+    return ctx.upstreamName
+  })
+  split.close?.()
 }
 
 // Deadlines of async access phases: start one, settle it (in time). The FIFO of
