@@ -121,16 +121,20 @@ export function planCutover (route: string, state: SplitState, action: CutoverAc
       if (!state.sides.includes(to)) return notSide(to)
       if (to === state.active) return { kind: 'refused', why: `${to} is the active side of route "${route}": a ramp moves traffic to another side` }
       const from = state.weights[to] ?? 0
+      // A step ramp is at its first step from its start: below the weight in force, users would move back.
+      if (action.kind === 'steps' && action.steps[0]! < from) {
+        return { kind: 'refused', why: `the first step (${action.steps[0]!} %) is below ${to}'s weight in force (${from} %): users on ${to} would move back to ${state.active}; start the steps at ${from} or above` }
+      }
       const start = isoSeconds(now)
-      const schedule: Record<string, YamlValue> = action.kind === 'ramp'
-        ? { duration: action.duration }
-        : { steps: action.steps, every: action.every }
-      const ramp: Record<string, YamlValue> = { to, start: quoted(start), from, ...schedule }
-      const how = action.kind === 'ramp' ? `to 100 % over ${action.duration}` : `then ${action.steps.join(', ')} % every ${action.every}`
+      // A duration ramp moves linearly from `from`; a step ramp starts at its first step.
+      const ramp: Record<string, YamlValue> = action.kind === 'ramp'
+        ? { to, start: quoted(start), from, duration: action.duration }
+        : { to, start: quoted(start), steps: action.steps, every: action.every }
+      const how = action.kind === 'ramp' ? `from ${from} % to 100 % over ${action.duration}` : `${action.steps.join(', ')} % every ${action.every}`
       const was = state.ramp === undefined || state.ramp === null ? '' : ' (replaces the ramp in force)'
       return {
         kind: 'change',
-        change: { set: [['ramp', ramp]], remove: [], summary: [`ramp: ${to} from ${from} % ${how}, starting ${start}${was}`] }
+        change: { set: [['ramp', ramp]], remove: [], summary: [`ramp: ${to} ${how}, starting ${start}${was}`] }
       }
     }
   }

@@ -210,8 +210,5 @@ export function checkTrafficSplit (o: TrafficSplitOptions, refs: ConfigRefs): Ch
       }
     }
   }
-  if (o.rollback !== undefined && ramp === undefined) {
-    at(['rollback'], 'rollback needs a ramp (it judges the side the ramp moves traffic to against the active side)')
-  }
   return problems
 }

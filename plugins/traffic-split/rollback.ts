@@ -184,9 +184,9 @@ export class RollbackGuard {
     m.shared = true
     if (r.kind === 'taken') {
       m.fleetDecision = this.#parse(r.record)
-      this.#logger.info({ route: this.#route, fleetDecision: m.fleetDecision }, 'traffic-split: another gateway had rolled the ramp back first')
+      this.#logger.info({ fleetDecision: m.fleetDecision }, 'traffic-split: another gateway had rolled the ramp back first')
     } else {
-      this.#logger.info({ route: this.#route }, 'traffic-split: rollback decision shared through Redis')
+      this.#logger.info('traffic-split: rollback decision shared through Redis')
     }
   }
 
@@ -213,8 +213,9 @@ export class RollbackGuard {
     m.decision = d
     try {
       this.#rollbacks.inc({ route: this.#route, decided: d.decided })
+      // The route is in the logger's own bindings (env.logger).
       this.#logger.warn({
-        route: this.#route, from: this.#sides.from, to: this.#sides.to, decided: d.decided, by: d.by,
+        from: this.#sides.from, to: this.#sides.to, decided: d.decided, by: d.by,
         at: new Date(d.at).toISOString(), why: d.why, figures: d.figures
       }, `traffic-split: ramp to ${this.#sides.to} rolled back (${d.why})`)
     } catch {

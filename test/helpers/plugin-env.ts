@@ -24,7 +24,8 @@ export function pluginEnv (opts: { routeId?: string; nodeId?: string; redis?: Re
   return {
     clock,
     logs,
-    logger: pino({ level: 'debug' }, sink),
+    // Bound like the gateway binds a route instance's logger (build-snapshot.ts pluginEnv).
+    logger: pino({ level: 'debug' }, sink).child({ plugin: 'test', route: opts.routeId ?? 'payments' }),
     scope: 'route',
     routeId: opts.routeId ?? 'payments',
     now: () => clock.now,

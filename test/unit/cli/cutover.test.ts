@@ -137,18 +137,17 @@ test('--ramp 10m writes ramp {to: the other side, start: now to the second, from
   assert.match(r.out, /^ {2}ramp: green from 10 % to 100 % over 10m, starting 2026-12-01T10:00:00Z$/m)
 })
 
-test('--steps 5,25,50,100 --every 2m replaces a ramp in force where it stands; a ramp in a flow mapping is written inline', async (t) => {
+test('--steps 10,25,50,100 --every 2m replaces a ramp in force where it stands (no `from`: a step ramp starts at its first step); a ramp in a flow mapping is written inline', async (t) => {
   const f = tree(t)
   assert.equal((await cutover('payments', '--config', f.main, '--ramp', '10m')).code, 0)
-  const r = await cutover('payments', '--config', f.main, '--steps', '5,25,50,100', '--every', '2m')
+  const r = await cutover('payments', '--config', f.main, '--steps', '10,25,50,100', '--every', '2m')
   assert.equal(r.code, 0, r.err)
   assert.equal(read(f.payments), PAYMENTS.replace('        key: header:x-user-id\n', lines(
     '        key: header:x-user-id',
     '        ramp:',
     '          to: green',
     '          start: "2026-12-01T10:00:00Z"',
-    '          from: 10',
-    '          steps: [5, 25, 50, 100]',
+    '          steps: [10, 25, 50, 100]',
     '          every: 2m'
   )))
   assert.match(r.out, /replaces the ramp in force/)
@@ -157,7 +156,15 @@ test('--steps 5,25,50,100 --every 2m replaces a ramp in force where it stands; a
   assert.equal(flow.code, 0, flow.err)
   assert.equal(read(f.main), MAIN.replace('weights: {green: 25} } }',
     // Padded like the traffic-split mapping it goes in (`{ sides: ...`).
-    'weights: {green: 25}, ramp: { to: green, start: "2026-12-01T10:00:00Z", from: 25, steps: [50, 100], every: 1m } } }'))
+    'weights: {green: 25}, ramp: { to: green, start: "2026-12-01T10:00:00Z", steps: [50, 100], every: 1m } } }'))
+})
+
+test('--steps whose first step is below the side\'s weight in force is refused: users would move back', async (t) => {
+  const f = tree(t)
+  const r = await cutover('payments', '--config', f.main, '--steps', '5,25,50,100', '--every', '2m')
+  assert.equal(r.code, 1)
+  assert.equal(r.err, "gateway cutover: the first step (5 %) is below green's weight in force (10 %): users on green would move back to blue; start the steps at 10 or above\n")
+  assert.equal(read(f.payments), PAYMENTS)
 })
 
 test('a flow-style traffic-split in the main file: --to green edits it inline, the rest of the line and file unchanged', async (t) => {
@@ -214,14 +221,14 @@ test('the write is atomic: the file keeps its mode, no temp file is left, and th
 
 test('a change that makes the config invalid is refused with file:line:column, and the file is untouched', async (t) => {
   const f = tree(t)
-  const r = await cutover('payments', '--config', f.main, '--steps', '5,150', '--every', '2m')
+  const r = await cutover('payments', '--config', f.main, '--steps', '10,150', '--every', '2m')
   assert.equal(r.code, 1)
   assert.equal(r.out, '')
   assert.equal(read(f.payments), PAYMENTS)
   assert.deepEqual(fs.readdirSync(path.join(f.dir, 'routes')), ['payments.yaml'])
-  // The edited text has `steps: [5, 150]` on line 22 (key: is line 17; then ramp:, to:, start:, from:), the 150 at column 22.
+  // The edited text has `steps: [10, 150]` on line 21 (key: is line 17; then ramp:, to:, start:), the 150 at column 23.
   const errLines = r.err.trimEnd().split('\n')
-  assert.match(errLines[0]!, new RegExp(`^${escape(show(f.payments))}:22:22: routes\\[1\\]\\.plugins\\.traffic-split\\.ramp\\.steps\\[1\\]: .*100`))
+  assert.match(errLines[0]!, new RegExp(`^${escape(show(f.payments))}:21:23: routes\\[1\\]\\.plugins\\.traffic-split\\.ramp\\.steps\\[1\\]: .*100`))
   assert.equal(errLines[errLines.length - 1], `gateway cutover: the change would make the config invalid (${errLines.length - 1} error(s)); ${show(f.payments)} is unchanged`)
 })
 
@@ -339,4 +346,15 @@ test('writeFileAtomic: a file changed meanwhile is not overwritten; a symlink st
   assert.ok(fs.lstatSync(link).isSymbolicLink())
   assert.equal(read(target), 'new\n')
   assert.deepEqual(fs.readdirSync(path.join(dir, 'real')), ['b.yaml'])
+})
+
+test('a standing rollback policy stays through ramps and switches: --ramp, then --to green, then --rollback all go through and keep it', async (t) => {
+  const withPolicy = PAYMENTS.replace('        key: header:x-user-id\n', '        key: header:x-user-id\n        rollback: { minRequests: 20, window: 30s }\n')
+  const f = tree(t, withPolicy)
+  for (const args of [['--ramp', '10m'], ['--to', 'green'], ['--rollback']]) {
+    const r = await cutover('payments', '--config', f.main, ...args)
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`)
+    assert.match(read(f.payments), /^ {8}rollback: \{ minRequests: 20, window: 30s \}$/m, `${args.join(' ')} keeps the policy`)
+  }
+  assert.doesNotMatch(read(f.payments), /ramp:/)
 })
