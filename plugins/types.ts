@@ -4,6 +4,11 @@
 //
 // Phases, in request order; in each, the global instances run first (highest
 // priority first), then the route's (highest priority first):
+//   (body)    not a phase of its own: an instance with `needsBody: true` makes
+//             the core read the whole request body before the access phases,
+//             on every route whose chain (global or own) holds one. The bytes
+//             are in ctx.body for the access phases, and exactly they are
+//             forwarded. Other routes stream their bodies untouched.
 //   access    before proxying. May answer the request
 //             itself (return a reply) or stop with an error; may be async
 //             (Redis). May edit ctx.upstreamHeaders (forwarded request headers)
@@ -92,6 +97,17 @@ export interface MatchView {
 }
 
 export interface PluginInstance {
+  /**
+   * The instance needs the request body. On every route where it runs (all
+   * routes for a global instance) the core then reads the whole body before
+   * the access phases: up to the route's body limit (413 GW_BODY_TOO_LARGE
+   * past it, nothing sent upstream), sending `100 Continue` first when the
+   * client asked for it. The access phases find the bytes in `ctx.body`
+   * (undefined when the request has no body) and must not change them; they
+   * are forwarded as they are, with a Content-Length. Read once, when the
+   * route is compiled.
+   */
+  readonly needsBody?: boolean
   /**
    * May return a promise. The core waits for it at most `accessTimeout` ms;
    * past that it applies `onAccessTimeout` and ignores the promise from then on.

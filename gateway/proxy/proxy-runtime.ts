@@ -24,6 +24,7 @@ import { attemptHeadersTimeout, retryNode } from '../upstream/retry-policy.js'
 import { TryTimeouts } from '../upstream/try-timeouts.js'
 import { Deadlines, PendingAccess, type Deadline } from './deadlines.js'
 import { LogThrottle } from '../observability/log-throttle.js'
+import { readBody } from './body-buffer.js'
 
 const kCtx = Symbol('gateway.ctx')
 /** Set by the server on requests that arrived with `Expect: 100-continue`. */
@@ -188,7 +189,18 @@ export class ProxyRuntime {
     h['x-request-id'] = ctx.requestId
     ctx.upstreamHeaders = h
 
+    // A plugin of the route, or a global one, needs the body: it is read whole first (body-buffer.ts).
+    if (ctx.hasBody && (route.needsBody || snap.global.needsBody) && !upgrade) return readBody(ctx, route.bodyLimit, this.#afterBody)
     this.runAccess(ctx, 0)
+  }
+
+  /** The body is read: the access phases run (off the request's call stack, so a throw is caught here). */
+  readonly #afterBody = (ctx: RequestContext): void => {
+    try {
+      this.runAccess(ctx, 0)
+    } catch (err) {
+      this.#failed(ctx, err)
+    }
   }
 
   /**
@@ -322,8 +334,9 @@ export class ProxyRuntime {
       path,
       method: ctx.method as 'GET',
       headers: ctx.upstreamHeaders as Record<string, string>,
+      // A body read whole (body-buffer.ts) goes as those bytes; others stream.
       // undici streams async iterables too; its typings only list Readable.
-      body: ctx.hasBody ? (ctx.chunked ? limitBody(ctx, route.bodyLimit) as unknown as Readable : ctx.req) : null,
+      body: ctx.body ?? (ctx.hasBody ? (ctx.chunked ? limitBody(ctx, route.bodyLimit) as unknown as Readable : ctx.req) : null),
       headersTimeout: attemptHeadersTimeout(ctx, upstream, now),
       bodyTimeout: ctx.upgrade ? 0 : upstream.bodyTimeout,
       upgrade: ctx.upgrade ? 'websocket' : null

@@ -76,6 +76,12 @@ export class RequestContext implements RequestView, HashSource, BulkheadTicket, 
   upgrade = false
   chunked = false
   bodyBytes = 0
+  /**
+   * The whole request body, read before the access phases on a route with a
+   * plugin that needs it (PluginInstance.needsBody); forwarded as it is.
+   * Undefined elsewhere, and for a request without a body.
+   */
+  body: Buffer | undefined = undefined
 
   // --- outcome ---
   /** Status sent to the client (101 for an upgrade); 0 when nothing was sent. */

@@ -50,7 +50,9 @@ export function compilePlugins (
   const response: ResponseFn[] = []
   const log: LogFn[] = []
   const outcome: OutcomeFn[] = []
+  let needsBody = false
   for (const { name, instance } of plugins) {
+    if (instance.needsBody === true) needsBody = true
     if (instance.access !== undefined) {
       access.push({
         run: instance.access.bind(instance),
@@ -64,7 +66,7 @@ export function compilePlugins (
     if (instance.log !== undefined) log.push(instance.log.bind(instance))
     if (instance.outcome !== undefined) outcome.push(instance.outcome.bind(instance))
   }
-  return { access, response, log, outcome, plugins }
+  return { access, response, log, outcome, plugins, needsBody }
 }
 
 /** The instances of `prev` that `next` no longer holds (to be close()d once `prev` retires). */

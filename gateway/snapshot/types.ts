@@ -46,6 +46,8 @@ export interface PluginChain {
   readonly log: readonly LogFn[]
   readonly outcome: readonly OutcomeFn[]
   readonly plugins: readonly CompiledPlugin[]
+  /** An instance needs the request body: it is read whole before the access phases (see body-buffer.ts). */
+  readonly needsBody: boolean
 }
 
 export interface CompiledRoute extends PluginChain {

@@ -8,7 +8,8 @@
 //   is never re-sent.
 // - Reset before any response byte, or the per-try timeout ran out: only an
 //   idempotent request without a body (the node may have acted on it, and its
-//   body was consumed).
+//   body was consumed), or with a body read whole (ctx.body, on a route with a
+//   plugin that needs it), which is sent again as it is.
 // - Never to a node already tried, at most `retries` times, only while time
 //   is left of `timeouts.header`, within the bulkhead's maxPending, and only
 //   within the upstream's retry budget (a retry it refuses answers the
@@ -39,15 +40,20 @@ export function retryNode (ctx: RequestContext, upstream: Upstream, kind: Outcom
 function mayResend (ctx: RequestContext, kind: OutcomeKind, err: Error): boolean {
   switch (kind) {
     case 'connect':
-      return !ctx.hasBody || !ctx.req.readableDidRead
+      return resendable(ctx) || !ctx.req.readableDidRead
     case 'reset':
-      return isRetryable(err) && IDEMPOTENT.has(ctx.method) && !ctx.hasBody
+      return isRetryable(err) && IDEMPOTENT.has(ctx.method) && resendable(ctx)
     case 'timeout':
       // The per-try timeout, not the request's: ctx.tryLimited says which bound the attempt had.
-      return ctx.tryLimited && (err as NodeJS.ErrnoException).code === 'UND_ERR_HEADERS_TIMEOUT' && IDEMPOTENT.has(ctx.method) && !ctx.hasBody
+      return ctx.tryLimited && (err as NodeJS.ErrnoException).code === 'UND_ERR_HEADERS_TIMEOUT' && IDEMPOTENT.has(ctx.method) && resendable(ctx)
     default:
       return false
   }
+}
+
+/** No body, or one read whole (ctx.body): the request can be sent again as it was. */
+function resendable (ctx: RequestContext): boolean {
+  return !ctx.hasBody || ctx.body !== undefined
 }
 
 /** ms left of the request's header timeout at `now` (counted from its first attempt). */

@@ -36,6 +36,8 @@ export interface ProbeOptions {
   close?: ProbeClose
   /** What status() returns: see PROBE_STATUS (default 'plain'). */
   status?: ProbeStatus
+  /** true: the instance needs the request body (needsBody). Given (true or false), its access phase records ctx.body in `probe.bodies`. */
+  body?: boolean
 }
 
 export const PROBE_CLOSE = ['return', 'hang', 'throw', 'redis'] as const
@@ -72,7 +74,9 @@ export const probe = {
   /** One entry per access promise of the slow modes, just before it settles. */
   settled: [] as Array<{ tag: string; requestId: string }>,
   /** Each `scope: cluster` instance created: its tag and the Redis connection it was given. */
-  redis: [] as Array<{ tag: string; redis: RedisConnection | undefined }>
+  redis: [] as Array<{ tag: string; redis: RedisConnection | undefined }>,
+  /** One entry per access call of an instance with a `body` option (true or false): ctx.body as its access phase saw it. */
+  bodies: [] as Array<{ tag: string; requestId: string; body: Buffer | undefined }>
 }
 
 /** log() calls of the instances with `tag`. */
@@ -142,7 +146,8 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
         onAccessTimeout: { type: 'string', enum: ['open', 'closed'] },
         scope: { type: 'string', enum: ['local', 'cluster'] },
         close: { type: 'string', enum: [...PROBE_CLOSE] },
-        status: { type: 'string', enum: [...PROBE_STATUS] }
+        status: { type: 'string', enum: [...PROBE_STATUS] },
+        body: { type: 'boolean' }
       },
       required: ['tag'],
       additionalProperties: false
@@ -158,6 +163,7 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
       if (options.scope === 'cluster') probe.redis.push({ tag, redis })
       let requests = 0
       const instance: PluginInstance = {
+        needsBody: options.body === true,
         response (ctx) { probe.order.push({ tag, phase: 'response', requestId: ctx.requestId }) },
         log (ctx) {
           requests++
@@ -185,10 +191,11 @@ function definition (name: string, priority: number): PluginDefinition<ProbeOpti
         default: break
       }
       const access = accessPhase(options)
-      if (access !== undefined) {
+      if (access !== undefined || options.body === true) {
         instance.access = (ctx) => {
           probe.order.push({ tag, phase: 'access', requestId: ctx.requestId })
-          return access(ctx)
+          if (options.body !== undefined) probe.bodies.push({ tag, requestId: ctx.requestId, body: ctx.body })
+          return access?.(ctx)
         }
       }
       if (options.accessTimeout !== undefined) instance.accessTimeout = options.accessTimeout
