@@ -16,6 +16,7 @@ import { startTestGateway, type TestGateway } from '../helpers/test-gateway.js'
 import { rawConnect, type RawResponse } from '../helpers/raw-http.js'
 import { assertClosingRefusal } from '../helpers/envelope.js'
 import { until } from '../helpers/until.js'
+import { startFailingNode } from '../helpers/failing-node.js'
 
 const LIMIT = 1024
 
@@ -220,4 +221,39 @@ test('a global body plugin applies to every route; a client stalling its body is
   assert.match(r.data, /"code":"GW_REQUEST_TIMEOUT"/)
   assert.ok(r.closedAfterMs < 5000, `closed after ${r.closedAfterMs} ms`)
   assert.equal(up.requests.length, seen, 'nothing reached the upstream')
+})
+
+test('a buffered body can be sent again: a PUT reset after it was sent is retried on another node with the same bytes; a POST is not', async (t) => {
+  const resetter = await startFailingNode('reset')
+  const g = await startTestGateway({
+    upstreams: { a: { nodes: [{ url: resetter.url }, { url: up.url }], retries: 1 } },
+    routes: [{ id: 'r', match: { paths: ['/r/*'] }, upstream: 'a', plugins: { probe: { tag: 'retry', body: true } } }]
+  }, { plugins })
+  t.after(async () => { await g.stop(); await resetter.close() })
+  const bytes = randomBytes(500)
+  for (let i = 0; i < 4; i++) {
+    const path = `/r/put/${i}`
+    const c = await rawConnect(g.gw.port)
+    try {
+      const r = await c.exchange(Buffer.concat([Buffer.from(`PUT ${path} HTTP/1.1\r\nHost: gw\r\nContent-Length: ${bytes.length}\r\n\r\n`), bytes]))
+      assertForwarded(r, bytes, path)
+    } finally {
+      c.destroy()
+    }
+  }
+  assert.equal(resetter.requests.filter((q) => q.target.startsWith('/r/put/')).length, 2, 'round robin sent two PUTs to the resetting node first')
+  assert.ok(resetter.requests.every((q) => q.bodyLength === bytes.length), 'the reset attempts had the whole body')
+
+  let failed = 0
+  for (let i = 0; i < 4; i++) {
+    const c = await rawConnect(g.gw.port)
+    try {
+      const r = await c.exchange(`POST /r/post/${i} HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\n\r\nok`)
+      if (r.status === 502) failed++
+      else assert.equal(r.status, 200)
+    } finally {
+      c.destroy()
+    }
+  }
+  assert.equal(failed, 2, 'a POST reset after it was sent is never sent again')
 })
