@@ -38,7 +38,8 @@ export function createDataPlane (server: ServerConfig, runtime: ProxyRuntime, lo
         requireHostHeader: false
       }, handler)
       // Without this listener Node answers `100 Continue` before we know whether the
-      // request will be refused (413, 404, a plugin): the runtime sends it when proxying.
+      // request will be refused (413, 404, a plugin): the runtime sends it when proxying
+      // (on a route whose plugins need the body, before reading it: body-buffer.ts).
       s.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
         (req as http.IncomingMessage & { [kExpectContinue]?: boolean })[kExpectContinue] = true
         s.emit('request', req, res)
